@@ -1,0 +1,308 @@
+/**
+ * The replay job: a recording played through the pipeline that exists (decode -> exposure) into a
+ * new recording, with per-stage latency, pool and memory figures. `--afap` output is a pure function
+ * of the input: two runs write byte-identical recordings (nothing measured in wall time goes in).
+ */
+import { defaultIfEmpty, filter, lastValueFrom, type OperatorFunction } from 'rxjs';
+import { BufferPool, type BufferPoolStats } from './buffer-pool.js';
+import { RealClock, type Clock } from './clock.js';
+import { measureExposure } from './exposure.js';
+import { Frame } from './frame.js';
+import { decodeImageInto } from './jpeg.js';
+import { PipelineMetrics, type LatencySummary } from './metrics.js';
+import { queuedMap } from './queued-map.js';
+import { RecordingError, firstLine } from './recording/errors.js';
+import { RecordingReader, type RecordedMessage } from './recording/reader.js';
+import { CODECS_BY_TOPIC, TOPIC_FRAME_REPORT, frameReportCodec } from './recording/topics.js';
+import { RecordingWriter } from './recording/writer.js';
+import { RecordingPlayer, type CameraSample } from './sources/replay.js';
+import { stage } from './stage.js';
+
+/** Frames between the source and the end of the sink in afap mode (bounds memory, never drops). */
+export const AFAP_MAX_IN_FLIGHT = 4;
+/** JPEG decodes running at once: libvips decodes one image per thread; two cores here. */
+export const DECODE_CONCURRENCY = 2;
+/** Frames waiting for the decoder in paced mode before the oldest is dropped. */
+export const PACED_DECODE_QUEUE = 2;
+/** Frames treated as warm-up (pool filling, JIT) before steady-state figures start. */
+export const WARMUP_FRAMES = 10;
+
+export interface ReplayJobOptions {
+  input: string;
+  output: string;
+  /** 'afap' or a speed factor for paced replay. */
+  pacing: 'afap' | { speed: number };
+  topics?: readonly string[];
+  startS?: number;
+  endS?: number;
+  loops?: number;
+  strict?: boolean;
+  /** Clock for stage stamps and pacing. Default RealClock. */
+  clock?: Clock;
+  signal?: AbortSignal;
+  onProblem?: (problem: RecordingError) => void;
+  onProgress?: (framesDone: number, framesTotal: number | undefined) => void;
+}
+
+export interface ReplaySummary {
+  input: string;
+  output: string;
+  pacing: 'afap' | `${number}x`;
+  interrupted: boolean;
+  frames: number;
+  loopsCompleted: number;
+  messagesRead: number;
+  messagesWritten: number;
+  messagesSkipped: number;
+  framesDropped: number;
+  problems: number;
+  /** Recorded time covered by the frames replayed (all loops). */
+  recordedS: number;
+  wallS: number;
+  fps: number;
+  xRealtime: number;
+  stages: Record<string, LatencySummary>;
+  counters: Record<string, number>;
+  pool: BufferPoolStats;
+  /** Frame buffers the pool had to create after warm-up (target 0). */
+  poolAllocsSteadyState: number;
+  rssWarmMB: number;
+  rssEndMB: number;
+  /** RSS at the end minus RSS after warm-up (first loop when looping, else WARMUP_FRAMES frames). */
+  rssGrowthMB: number;
+  /** RSS at the end of each loop. */
+  rssByLoopMB: number[];
+}
+
+const mb = (bytes: number) => bytes / (1024 * 1024);
+
+export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummary> {
+  const clock = options.clock ?? new RealClock();
+  const metrics = new PipelineMetrics();
+  const pool = new BufferPool({ name: 'frames' });
+  let problems = 0;
+  const onProblem = (problem: RecordingError) => {
+    problems++;
+    options.onProblem?.(problem);
+  };
+  const reader = await RecordingReader.open(options.input, { strict: options.strict, onProblem });
+  let writer: RecordingWriter | undefined;
+  try {
+    const afap = options.pacing === 'afap';
+    const player = new RecordingPlayer(reader, {
+      pacing: afap ? { mode: 'afap', maxInFlight: AFAP_MAX_IN_FLIGHT } : { mode: 'paced', speed: (options.pacing as { speed: number }).speed, clock },
+      topics: options.topics,
+      startS: options.startS,
+      endS: options.endS,
+      loops: options.loops,
+      strict: options.strict,
+      onProblem,
+      signal: options.signal,
+    });
+    writer = await RecordingWriter.create(options.output);
+    const out = writer;
+    const framesPerLoop = countFramesInRange(reader, player);
+    const framesTotal = Number.isFinite(options.loops ?? 1) ? framesPerLoop * (options.loops ?? 1) : undefined;
+
+    let framesDone = 0;
+    let currentLoop = 0;
+    let warm: { allocations: number; rssBytes: number } | undefined;
+    const rssByLoopMB: number[] = [];
+    const loops = options.loops ?? 1;
+    const takeWarmSnapshot = () => (warm = { allocations: pool.stats.allocations, rssBytes: process.memoryUsage.rss() });
+
+    const writeOutputs = async (frame: Frame) => {
+      const origin = frame.origin!;
+      if (origin.loop !== currentLoop) {
+        rssByLoopMB.push(mb(process.memoryUsage.rss()));
+        currentLoop = origin.loop;
+        if (loops > 1 && currentLoop === 1) takeWarmSnapshot();
+      }
+      await writePassThrough(out, origin.sideMessages);
+      await writePassThrough(out, [{ ...origin.message, logTimeNs: origin.outputLogTimeNs }]);
+      const exposure = frame.exposure!;
+      await out.write(TOPIC_FRAME_REPORT, frameReportCodec, origin.outputLogTimeNs, {
+        tNs: frame.tCaptureNs,
+        seq: frame.seq,
+        width: frame.image.width,
+        height: frame.image.height,
+        meanLuma: round6(exposure.meanLuma),
+        darkFraction: round6(exposure.darkFraction),
+        clippedFraction: round6(exposure.clippedFraction),
+      });
+    };
+
+    const tStartNs = process.hrtime.bigint();
+    const frames$ = player.samples().pipe(
+      decodeSamples(player, pool, {
+        clock,
+        metrics,
+        queueCapacity: afap ? Infinity : PACED_DECODE_QUEUE,
+        reserveBuffers: AFAP_MAX_IN_FLIGHT,
+        strict: options.strict,
+        onProblem,
+      }),
+      stage('exposure', (frame) => void (frame.exposure = measureExposure(frame.image)), { clock, metrics }),
+      stage('record', writeOutputs, { clock, metrics }),
+      queuedMap((frame: Frame) => {
+        const first = frame.stamps[0];
+        const last = frame.stamps.at(-1);
+        if (first && last) metrics.latency('end_to_end').record(Number(last.tExitNs - first.tEnterNs) / 1e6);
+        frame.release();
+        player.done();
+        framesDone++;
+        if (loops === 1 && framesDone === WARMUP_FRAMES) takeWarmSnapshot();
+        options.onProgress?.(framesDone, framesTotal);
+        return frame.seq;
+      }),
+    );
+    let failure: unknown;
+    try {
+      await lastValueFrom(frames$.pipe(defaultIfEmpty(-1)));
+    } catch (error) {
+      failure = error;
+    }
+    // Whatever happened, what was read is written and the file is finalized.
+    await writePassThrough(out, player.trailing).catch((error: unknown) => (failure ??= error));
+    await out.close();
+    if (failure !== undefined) throw failure;
+    rssByLoopMB.push(mb(process.memoryUsage.rss()));
+    const wallS = Number(process.hrtime.bigint() - tStartNs) / 1e9;
+    const recordedS = framesDone > 0 ? estimateRecordedS(player, framesDone, framesPerLoop) : 0;
+    const rssEnd = process.memoryUsage.rss();
+    const summary = metrics.summary();
+    return {
+      input: options.input,
+      output: options.output,
+      pacing: afap ? 'afap' : `${(options.pacing as { speed: number }).speed}x`,
+      interrupted: options.signal?.aborted ?? false,
+      frames: framesDone,
+      loopsCompleted: player.stats.loopsCompleted,
+      messagesRead: player.stats.messagesRead,
+      messagesWritten: out.messageCount,
+      messagesSkipped: player.stats.messagesSkipped,
+      framesDropped: metrics.counter('decode.drops'),
+      problems,
+      recordedS,
+      wallS,
+      fps: framesDone / wallS,
+      xRealtime: recordedS / wallS,
+      stages: summary.stages,
+      counters: summary.counters,
+      pool: pool.stats,
+      poolAllocsSteadyState: warm ? pool.stats.allocations - warm.allocations : pool.stats.allocations,
+      rssWarmMB: mb(warm?.rssBytes ?? rssEnd),
+      rssEndMB: mb(rssEnd),
+      rssGrowthMB: mb(rssEnd - (warm?.rssBytes ?? rssEnd)),
+      rssByLoopMB,
+    };
+  } finally {
+    await writer?.close().catch(() => undefined);
+    await reader.close();
+  }
+}
+
+interface DecodeOptions {
+  clock: Clock;
+  metrics: PipelineMetrics;
+  queueCapacity: number;
+  /** Frame buffers to set aside once the first frame's size is known (the most ever in flight). */
+  reserveBuffers?: number;
+  strict?: boolean;
+  onProblem: (problem: RecordingError) => void;
+}
+
+/**
+ * Decodes samples into pooled frames ('decode' stage), DECODE_CONCURRENCY at a time, in order. An
+ * undecodable image is reported and skipped (or thrown when strict); the side messages of a
+ * skipped or dropped sample ride on with the next frame, so pass-through loses nothing.
+ */
+export function decodeSamples(player: RecordingPlayer, pool: BufferPool, options: DecodeOptions): OperatorFunction<CameraSample, Frame> {
+  const { clock, metrics } = options;
+  const latency = metrics.latency('decode');
+  let carried: RecordedMessage[] = [];
+  let reserved = false;
+  const setAside = (sample: CameraSample) => {
+    carried = carried.concat(sample.sideMessages);
+    player.done();
+  };
+  return (source) =>
+    source.pipe(
+      queuedMap(
+        async (sample: CameraSample): Promise<Frame | undefined> => {
+          const tEnterNs = clock.nowNs();
+          let decoded;
+          try {
+            decoded = await decodeImageInto(pool, sample.image.data);
+          } catch (error) {
+            const problem = new RecordingError(
+              { file: player.reader.path, topic: sample.message.topic, logTimeNs: sample.message.logTimeNs },
+              `undecodable ${sample.image.format.toUpperCase()} (${firstLine(error)})`,
+              { cause: error },
+            );
+            if (options.strict) throw problem;
+            metrics.count('decode.errors');
+            options.onProblem(problem);
+            setAside(sample);
+            return undefined;
+          }
+          if (!reserved && options.reserveBuffers) {
+            reserved = true;
+            pool.reserve(decoded.buffer.bytes.byteLength, options.reserveBuffers);
+          }
+          const sideMessages = carried.length > 0 ? carried.concat(sample.sideMessages) : sample.sideMessages;
+          carried = [];
+          const frame = new Frame({
+            seq: sample.seq,
+            tCaptureNs: sample.tCaptureNs,
+            image: decoded.image,
+            buffer: decoded.buffer,
+            vehicle: sample.vehicle,
+            camera: sample.camera,
+            origin: { message: sample.message, loop: sample.loop, outputLogTimeNs: sample.outputLogTimeNs, sideMessages },
+          });
+          const tExitNs = clock.nowNs();
+          frame.stamps.push({ stage: 'decode', tEnterNs, tExitNs });
+          latency.record(Number(tExitNs - tEnterNs) / 1e6);
+          return frame;
+        },
+        {
+          concurrency: DECODE_CONCURRENCY,
+          queueCapacity: options.queueCapacity,
+          onDrop: (sample) => {
+            metrics.count('decode.drops');
+            setAside(sample);
+          },
+          onDiscard: (value) => (value instanceof Frame ? value.release() : undefined),
+        },
+      ),
+      filter((frame): frame is Frame => frame !== undefined),
+    );
+}
+
+async function writePassThrough(writer: RecordingWriter, messages: readonly RecordedMessage[]): Promise<void> {
+  for (const message of messages) {
+    const codec = CODECS_BY_TOPIC.get(message.topic);
+    if (codec) await writer.writeEncoded(message.topic, codec, message.logTimeNs, message.data);
+  }
+}
+
+function countFramesInRange(reader: RecordingReader, player: RecordingPlayer): number {
+  const frames = reader.topic('/camera/front')?.messageCount ?? 0;
+  const recordedSpan = reader.endNs - reader.startNs;
+  if (recordedSpan <= 0n) return frames;
+  const fraction = Number(player.endNs - player.startNs) / Number(recordedSpan);
+  return Math.max(1, Math.round(frames * Math.min(1, fraction)));
+}
+
+/** Recorded seconds the replayed frames span: frame count x the recording's mean frame period. */
+function estimateRecordedS(player: RecordingPlayer, framesDone: number, framesPerLoop: number): number {
+  const spanS = Number(player.endNs - player.startNs) / 1e9;
+  const periodS = framesPerLoop > 1 ? spanS / (framesPerLoop - 1) : 0.1;
+  return framesDone * periodS;
+}
+
+/** Fixed precision keeps JSON output identical across runs and machines for equal inputs. */
+function round6(value: number): number {
+  return Math.round(value * 1e6) / 1e6;
+}

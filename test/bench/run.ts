@@ -1,0 +1,21 @@
+/**
+ * Benchmarks: `npm run bench -- NAME [--json]`. Each prints its figures; with --json the last
+ * stdout line is one JSON object. Speed targets live here, never in timed tests.
+ */
+import { replayBenchmark } from './replay.js';
+
+const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
+  replay: replayBenchmark,
+};
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const names = args.filter((a) => !a.startsWith('--'));
+if (names.length === 0 || names.some((n) => !(n in BENCHMARKS))) {
+  process.stderr.write(`usage: npm run bench -- NAME [--json]; NAME one of: ${Object.keys(BENCHMARKS).join(', ')}\n`);
+  process.exit(2);
+}
+for (const name of names) {
+  const result = await BENCHMARKS[name]!(json);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+}

@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { RecordingReader } from '../../pipeline/recording/reader.js';
+import { TOPIC_CAMERA, TOPIC_FRAME_REPORT } from '../../pipeline/recording/topics.js';
+import { PROJECT_ROOT, importedPandasetDrive, tempDir } from '../support/data.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI from source in a child process (the way a user runs it, minus the build). */
+function arhud(args: string[], options: { onSpawn?: (child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'bin/main.ts'), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    options.onSpawn?.(child);
+  });
+}
+
+describe('arhud CLI', () => {
+  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']]])('%j --help prints usage and exits 0', async (args) => {
+    const run = await arhud([...args, '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: arhud/);
+    expect(run.stdout).toContain('Options:');
+  });
+
+  it('rejects bad usage with exit code 2 and says what is wrong', async () => {
+    const speed = await arhud(['replay', 'x.mcap', '--speed', '50']);
+    expect(speed.code).toBe(2);
+    expect(speed.stderr).toContain('--speed must be a number in [0.1, 20], got \'50\'');
+    const missing = await arhud(['import', 'pandaset', 'somewhere']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("required option '-o, --output <file>' not specified");
+  });
+
+  it('prints one error line naming the file for a missing recording', async () => {
+    const run = await arhud(['replay', '/nonexistent/drive.mcap', '--afap']);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^arhud replay: \/nonexistent\/drive\.mcap: cannot open \(ENOENT/)]);
+  });
+
+  it('info lists topics of an imported drive', async () => {
+    const run = await arhud(['info', await importedPandasetDrive()]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/\/camera\/front\s+60\s+foxglove\.CompressedImage/);
+    expect(run.stdout).toMatch(/\/ground_truth\/objects\s+60\s+arhud\.GroundTruthObjects/);
+  });
+
+  it('SIGINT during a paced replay leaves a valid, finalized output recording and exits 130', async () => {
+    const drive = await importedPandasetDrive();
+    const output = path.join(await tempDir(), 'interrupted.mcap');
+    const run = await arhud(['replay', drive, '--speed', '1', '-o', output], {
+      onSpawn: (child) => {
+        // Interrupt once the replay is under way (the output file exists and frames are flowing).
+        void vi
+          .waitFor(() => expect(existsSync(output)).toBe(true), { timeout: 20_000, interval: 50 })
+          .then(() => new Promise((resolve) => setTimeout(resolve, 1500)))
+          .then(() => child.kill('SIGINT'));
+      },
+    });
+    expect(run.code).toBe(130);
+    expect(run.stdout).toContain('interrupted: the output holds everything replayed so far');
+    const reader = await RecordingReader.open(output, { strict: true });
+    expect(reader.indexed).toBe(true);
+    const frames = reader.topic(TOPIC_FRAME_REPORT)?.messageCount ?? 0;
+    expect(frames).toBeGreaterThan(0);
+    expect(frames).toBeLessThan(60);
+    expect(reader.topic(TOPIC_CAMERA)?.messageCount).toBe(frames);
+    await reader.close();
+  });
+});
