@@ -2,8 +2,8 @@ import type { ImageView } from './image.js';
 
 /** Pixels below this luma count as dark (0..255 scale). */
 export const DARK_LUMA = 16;
-/** Sample every n-th pixel in x and y: statistics of a 1080p frame from ~130k samples. */
-export const EXPOSURE_SAMPLE_STEP = 4;
+/** Sample every n-th pixel in x and y: statistics of a 1080p frame from ~32k samples. */
+export const EXPOSURE_SAMPLE_STEP = 8;
 
 export interface ExposureStats {
   /** Mean BT.601 luma, 0..255. */
@@ -30,12 +30,13 @@ export function measureExposure(image: ImageView, step = EXPOSURE_SAMPLE_STEP): 
       const r = data[i]!;
       const g = data[i + 1]!;
       const b = data[i + 2]!;
-      const luma = 0.299 * r + 0.587 * g + 0.114 * b;
-      lumaSum += luma;
-      if (luma < DARK_LUMA) dark++;
+      // BT.601 luma x 1000 in integers: exact, and cheaper than float per sample.
+      const luma1000 = 299 * r + 587 * g + 114 * b;
+      lumaSum += luma1000;
+      if (luma1000 < DARK_LUMA * 1000) dark++;
       if (r === 255 || g === 255 || b === 255) clipped++;
       samples++;
     }
   }
-  return { meanLuma: lumaSum / samples, darkFraction: dark / samples, clippedFraction: clipped / samples };
+  return { meanLuma: lumaSum / 1000 / samples, darkFraction: dark / samples, clippedFraction: clipped / samples };
 }

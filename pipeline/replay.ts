@@ -19,9 +19,9 @@ import { RecordingPlayer, type CameraSample } from './sources/replay.js';
 import { stage } from './stage.js';
 
 /** Frames between the source and the end of the sink in afap mode (bounds memory, never drops). */
-export const AFAP_MAX_IN_FLIGHT = 4;
+export const AFAP_MAX_IN_FLIGHT = 5;
 /** JPEG decodes running at once: libvips decodes one image per thread; two cores here. */
-export const DECODE_CONCURRENCY = 2;
+export const DECODE_CONCURRENCY = 3;
 /** Frames waiting for the decoder in paced mode before the oldest is dropped. */
 export const PACED_DECODE_QUEUE = 2;
 /** Frames treated as warm-up (pool filling, JIT) before steady-state figures start. */
@@ -68,13 +68,29 @@ export interface ReplaySummary {
   poolAllocsSteadyState: number;
   rssWarmMB: number;
   rssEndMB: number;
-  /** RSS at the end minus RSS after warm-up (first loop when looping, else WARMUP_FRAMES frames). */
+  /**
+   * Memory growth over the run. With 3+ loops: the least-squares trend of RSS at each loop's end x
+   * number of loops (the allocator moves RSS by +-15 MB between loops with no trend, which a
+   * two-point difference would report as growth or shrinkage). Otherwise RSS at the end minus RSS
+   * after WARMUP_FRAMES frames. Sampled after a full GC when the process runs with --expose-gc.
+   */
   rssGrowthMB: number;
+  /** RSS at the end minus RSS after warm-up (first loop when looping), the plain two-point figure. */
+  rssEndMinusWarmMB: number;
   /** RSS at the end of each loop. */
   rssByLoopMB: number[];
 }
 
 const mb = (bytes: number) => bytes / (1024 * 1024);
+
+/**
+ * Resident memory after a full GC when the process runs with --expose-gc (the benchmark does):
+ * decoded frames from libvips are freed only at GC, so without it RSS shows GC timing, not leaks.
+ */
+function settledRssBytes(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage.rss();
+}
 
 export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummary> {
   const clock = options.clock ?? new RealClock();
@@ -109,12 +125,12 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
     let warm: { allocations: number; rssBytes: number } | undefined;
     const rssByLoopMB: number[] = [];
     const loops = options.loops ?? 1;
-    const takeWarmSnapshot = () => (warm = { allocations: pool.stats.allocations, rssBytes: process.memoryUsage.rss() });
+    const takeWarmSnapshot = () => (warm = { allocations: pool.stats.allocations, rssBytes: settledRssBytes() });
 
     const writeOutputs = async (frame: Frame) => {
       const origin = frame.origin!;
       if (origin.loop !== currentLoop) {
-        rssByLoopMB.push(mb(process.memoryUsage.rss()));
+        rssByLoopMB.push(mb(settledRssBytes()));
         currentLoop = origin.loop;
         if (loops > 1 && currentLoop === 1) takeWarmSnapshot();
       }
@@ -166,10 +182,10 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
     await writePassThrough(out, player.trailing).catch((error: unknown) => (failure ??= error));
     await out.close();
     if (failure !== undefined) throw failure;
-    rssByLoopMB.push(mb(process.memoryUsage.rss()));
+    rssByLoopMB.push(mb(settledRssBytes()));
     const wallS = Number(process.hrtime.bigint() - tStartNs) / 1e9;
     const recordedS = framesDone > 0 ? estimateRecordedS(player, framesDone, framesPerLoop) : 0;
-    const rssEnd = process.memoryUsage.rss();
+    const rssEnd = settledRssBytes();
     const summary = metrics.summary();
     return {
       input: options.input,
@@ -193,7 +209,8 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
       poolAllocsSteadyState: warm ? pool.stats.allocations - warm.allocations : pool.stats.allocations,
       rssWarmMB: mb(warm?.rssBytes ?? rssEnd),
       rssEndMB: mb(rssEnd),
-      rssGrowthMB: mb(rssEnd - (warm?.rssBytes ?? rssEnd)),
+      rssGrowthMB: rssByLoopMB.length >= 3 ? trendPerStep(rssByLoopMB) * rssByLoopMB.length : mb(rssEnd - (warm?.rssBytes ?? rssEnd)),
+      rssEndMinusWarmMB: mb(rssEnd - (warm?.rssBytes ?? rssEnd)),
       rssByLoopMB,
     };
   } finally {
@@ -300,6 +317,20 @@ function estimateRecordedS(player: RecordingPlayer, framesDone: number, framesPe
   const spanS = Number(player.endNs - player.startNs) / 1e9;
   const periodS = framesPerLoop > 1 ? spanS / (framesPerLoop - 1) : 0.1;
   return framesDone * periodS;
+}
+
+/** Least-squares slope of `values` against their index. */
+function trendPerStep(values: readonly number[]): number {
+  const n = values.length;
+  const meanX = (n - 1) / 2;
+  const meanY = values.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  values.forEach((y, x) => {
+    sxy += (x - meanX) * (y - meanY);
+    sxx += (x - meanX) ** 2;
+  });
+  return sxx === 0 ? 0 : sxy / sxx;
 }
 
 /** Fixed precision keeps JSON output identical across runs and machines for equal inputs. */

@@ -24,6 +24,8 @@ interface ReplaySummaryJson {
   fps: number;
   xRealtime: number;
   rssGrowthMB: number;
+  rssEndMinusWarmMB: number;
+  rssByLoopMB: number[];
   poolAllocsSteadyState: number;
   frames: number;
   stages: Record<string, { p50Ms: number; p99Ms: number }>;
@@ -40,13 +42,13 @@ export async function replayBenchmark(): Promise<Record<string, unknown>> {
   }
   const runs: ReplaySummaryJson[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const { stdout } = await run(process.execPath, [CLI, 'replay', drive, '--afap', '--loop', String(LOOPS), '--json', '-q', '-o', path.join(outDir, 'replay.mcap')], {
+    const { stdout } = await run(process.execPath, ['--expose-gc', CLI, 'replay', drive, '--afap', '--loop', String(LOOPS), '--json', '-q', '-o', path.join(outDir, 'replay.mcap')], {
       maxBuffer: 16 * 1024 * 1024,
     });
     const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as ReplaySummaryJson;
     runs.push(summary);
     process.stdout.write(
-      `run ${i + 1}/${RUNS}: ${summary.frames} frames, ${summary.fps.toFixed(1)} fps, ${summary.xRealtime.toFixed(1)}x real time, RSS growth ${summary.rssGrowthMB.toFixed(1)} MB, new buffers after warm-up ${summary.poolAllocsSteadyState}\n`,
+      `run ${i + 1}/${RUNS}: ${summary.frames} frames, ${summary.fps.toFixed(1)} fps, ${summary.xRealtime.toFixed(1)}x real time, RSS growth ${summary.rssGrowthMB.toFixed(1)} MB (trend; end minus warm ${summary.rssEndMinusWarmMB.toFixed(1)} MB), new buffers after warm-up ${summary.poolAllocsSteadyState}\n`,
     );
   }
   const stageNames = Object.keys(runs[0]!.stages);
@@ -58,6 +60,8 @@ export async function replayBenchmark(): Promise<Record<string, unknown>> {
     fps: median(runs.map((r) => r.fps)),
     xRealtime: median(runs.map((r) => r.xRealtime)),
     rssGrowthMB: median(runs.map((r) => r.rssGrowthMB)),
+    rssEndMinusWarmMB: median(runs.map((r) => r.rssEndMinusWarmMB)),
+    rssByLoopMB: runs.map((r) => r.rssByLoopMB.map((v) => Math.round(v))),
     poolAllocsSteadyState: Math.max(...runs.map((r) => r.poolAllocsSteadyState)),
     stageP50Ms: Object.fromEntries(stageNames.map((s) => [s, median(runs.map((r) => r.stages[s]!.p50Ms))])),
     stageP99Ms: Object.fromEntries(stageNames.map((s) => [s, median(runs.map((r) => r.stages[s]!.p99Ms))])),

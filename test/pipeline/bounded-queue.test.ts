@@ -1,16 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { BoundedQueue } from '../../pipeline/bounded-queue.js';
-
-/** Calls `fn`, which must throw, and returns what it threw. */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`expected an Error, got ${String(error)}`);
-  }
-  throw new Error('expected a throw, got none');
-}
+import { thrownBy } from '../support/errors.js';
 
 describe('BoundedQueue', () => {
   it('is a FIFO below capacity and drops nothing', () => {

@@ -1,17 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { RealClock, SimulatedClock } from '../../pipeline/clock.js';
 import { NS_PER_MS } from '../../pipeline/time.js';
-
-/** Calls `fn`, which must throw, and returns what it threw. */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`expected an Error, got ${String(error)}`);
-  }
-  throw new Error('expected a throw, got none');
-}
+import { thrownBy } from '../support/errors.js';
 
 /** Lets every pending promise callback run (one macrotask turn; no timers involved). */
 function flushPromises(): Promise<void> {

@@ -2,17 +2,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { BufferPool } from '../../pipeline/buffer-pool.js';
 import { ImageView, channelsOf, packedLength, type PixelFormat } from '../../pipeline/image.js';
-
-/** Calls `fn`, which must throw, and returns what it threw. */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`expected an Error, got ${String(error)}`);
-  }
-  throw new Error('expected a throw, got none');
-}
+import { thrownBy } from '../support/errors.js';
 
 const FLOAT_FORMATS: ReadonlySet<PixelFormat> = new Set<PixelFormat>(['rgbf32', 'grayf32']);
 

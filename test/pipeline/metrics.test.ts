@@ -8,17 +8,7 @@ import {
   formatLatencyTable,
   type LatencySummary,
 } from '../../pipeline/metrics.js';
-
-/** Calls `fn`, which must throw, and returns what it threw. */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`expected an Error, got ${String(error)}`);
-  }
-  throw new Error('expected a throw, got none');
-}
+import { thrownBy } from '../support/errors.js';
 
 /** Numerical Recipes LCG: deterministic uniform numbers in (0, 1). */
 function lcg(seed: number): () => number {

@@ -2,17 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Subject, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { queuedMap, type QueuedMapOptions } from '../../pipeline/queued-map.js';
-
-/** Calls `fn`, which must throw, and returns what it threw. */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`expected an Error, got ${String(error)}`);
-  }
-  throw new Error('expected a throw, got none');
-}
+import { thrownBy } from '../support/errors.js';
 
 function testScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
