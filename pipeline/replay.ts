@@ -3,7 +3,7 @@
  * new recording, with per-stage latency, pool and memory figures. `--afap` output is a pure function
  * of the input: two runs write byte-identical recordings (nothing measured in wall time goes in).
  */
-import { defaultIfEmpty, filter, lastValueFrom, type OperatorFunction } from 'rxjs';
+import { Observable, defaultIfEmpty, lastValueFrom, type OperatorFunction } from 'rxjs';
 import { BufferPool, type BufferPoolStats } from './buffer-pool.js';
 import { RealClock, type Clock } from './clock.js';
 import { measureExposure } from './exposure.js';
@@ -229,72 +229,106 @@ interface DecodeOptions {
   onProblem: (problem: RecordingError) => void;
 }
 
+/** A sample whose image could not be decoded: its side messages still go to the output. */
+interface SkippedSample {
+  skippedSideMessages: RecordedMessage[];
+}
+
 /**
  * Decodes samples into pooled frames ('decode' stage), DECODE_CONCURRENCY at a time, in order. An
  * undecodable image is reported and skipped (or thrown when strict); the side messages of a
- * skipped or dropped sample ride on with the next frame, so pass-through loses nothing.
+ * skipped or dropped sample ride on with the next frame (or, after the last one, with the
+ * player's trailing messages), so pass-through loses nothing and keeps its order.
  */
 export function decodeSamples(player: RecordingPlayer, pool: BufferPool, options: DecodeOptions): OperatorFunction<CameraSample, Frame> {
   const { clock, metrics } = options;
   const latency = metrics.latency('decode');
-  let carried: RecordedMessage[] = [];
+  // Side messages of dropped samples: taken by the next sample to start, which is the next in order.
+  let fromDropped: RecordedMessage[] = [];
   let reserved = false;
-  const setAside = (sample: CameraSample) => {
-    carried = carried.concat(sample.sideMessages);
-    player.done();
+
+  const decode = async (sample: CameraSample): Promise<Frame | SkippedSample> => {
+    const sideMessages = fromDropped.length > 0 ? fromDropped.concat(sample.sideMessages) : sample.sideMessages;
+    fromDropped = [];
+    const tEnterNs = clock.nowNs();
+    let decoded;
+    try {
+      decoded = await decodeImageInto(pool, sample.image.data);
+    } catch (error) {
+      const problem = new RecordingError(
+        { file: player.reader.path, topic: sample.message.topic, logTimeNs: sample.message.logTimeNs },
+        `undecodable ${sample.image.format.toUpperCase()} (${firstLine(error)})`,
+        { cause: error },
+      );
+      if (options.strict) throw problem;
+      metrics.count('decode.errors');
+      options.onProblem(problem);
+      player.done();
+      return { skippedSideMessages: sideMessages };
+    }
+    if (!reserved && options.reserveBuffers) {
+      reserved = true;
+      pool.reserve(decoded.buffer.bytes.byteLength, options.reserveBuffers);
+    }
+    const frame = new Frame({
+      seq: sample.seq,
+      tCaptureNs: sample.tCaptureNs,
+      image: decoded.image,
+      buffer: decoded.buffer,
+      vehicle: sample.vehicle,
+      camera: sample.camera,
+      origin: { message: sample.message, loop: sample.loop, outputLogTimeNs: sample.outputLogTimeNs, sideMessages },
+    });
+    const tExitNs = clock.nowNs();
+    frame.stamps.push({ stage: 'decode', tEnterNs, tExitNs });
+    latency.record(Number(tExitNs - tEnterNs) / 1e6);
+    return frame;
   };
+
   return (source) =>
     source.pipe(
-      queuedMap(
-        async (sample: CameraSample): Promise<Frame | undefined> => {
-          const tEnterNs = clock.nowNs();
-          let decoded;
-          try {
-            decoded = await decodeImageInto(pool, sample.image.data);
-          } catch (error) {
-            const problem = new RecordingError(
-              { file: player.reader.path, topic: sample.message.topic, logTimeNs: sample.message.logTimeNs },
-              `undecodable ${sample.image.format.toUpperCase()} (${firstLine(error)})`,
-              { cause: error },
-            );
-            if (options.strict) throw problem;
-            metrics.count('decode.errors');
-            options.onProblem(problem);
-            setAside(sample);
-            return undefined;
-          }
-          if (!reserved && options.reserveBuffers) {
-            reserved = true;
-            pool.reserve(decoded.buffer.bytes.byteLength, options.reserveBuffers);
-          }
-          const sideMessages = carried.length > 0 ? carried.concat(sample.sideMessages) : sample.sideMessages;
-          carried = [];
-          const frame = new Frame({
-            seq: sample.seq,
-            tCaptureNs: sample.tCaptureNs,
-            image: decoded.image,
-            buffer: decoded.buffer,
-            vehicle: sample.vehicle,
-            camera: sample.camera,
-            origin: { message: sample.message, loop: sample.loop, outputLogTimeNs: sample.outputLogTimeNs, sideMessages },
-          });
-          const tExitNs = clock.nowNs();
-          frame.stamps.push({ stage: 'decode', tEnterNs, tExitNs });
-          latency.record(Number(tExitNs - tEnterNs) / 1e6);
-          return frame;
+      queuedMap(decode, {
+        concurrency: DECODE_CONCURRENCY,
+        queueCapacity: options.queueCapacity,
+        onDrop: (sample) => {
+          metrics.count('decode.drops');
+          fromDropped = fromDropped.concat(sample.sideMessages);
+          player.done();
         },
-        {
-          concurrency: DECODE_CONCURRENCY,
-          queueCapacity: options.queueCapacity,
-          onDrop: (sample) => {
-            metrics.count('decode.drops');
-            setAside(sample);
-          },
-          onDiscard: (value) => (value instanceof Frame ? value.release() : undefined),
-        },
-      ),
-      filter((frame): frame is Frame => frame !== undefined),
+        onDiscard: (value) => (value instanceof Frame ? value.release() : undefined),
+      }),
+      carrySkippedSideMessages(player, () => {
+        const left = fromDropped;
+        fromDropped = [];
+        return left;
+      }),
     );
+}
+
+/** Folds the side messages of skipped samples into the next frame, in order; leftovers become trailing. */
+function carrySkippedSideMessages(player: RecordingPlayer, takeLeftovers: () => RecordedMessage[]): OperatorFunction<Frame | SkippedSample, Frame> {
+  return (source) =>
+    new Observable<Frame>((subscriber) => {
+      let carried: RecordedMessage[] = [];
+      return source.subscribe({
+        next: (value) => {
+          if (!(value instanceof Frame)) {
+            carried = carried.concat(value.skippedSideMessages);
+            return;
+          }
+          if (carried.length > 0) {
+            value.origin!.sideMessages.unshift(...carried);
+            carried = [];
+          }
+          subscriber.next(value);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          player.trailing.unshift(...carried, ...takeLeftovers());
+          subscriber.complete();
+        },
+      });
+    });
 }
 
 async function writePassThrough(writer: RecordingWriter, messages: readonly RecordedMessage[]): Promise<void> {

@@ -16,7 +16,10 @@ import {
   vehicleStateCodec,
 } from '../../pipeline/recording/topics.js';
 import { RecordingWriter } from '../../pipeline/recording/writer.js';
-import { runReplay } from '../../pipeline/replay.js';
+import { decodeSamples, runReplay } from '../../pipeline/replay.js';
+import { BufferPool } from '../../pipeline/buffer-pool.js';
+import type { Frame } from '../../pipeline/frame.js';
+import { PipelineMetrics } from '../../pipeline/metrics.js';
 import { MAX_REPLAY_SPEED, MIN_REPLAY_SPEED, RecordingPlayer, type CameraSample } from '../../pipeline/sources/replay.js';
 import { PANDASET_DIR, importedPandasetDrive, tempDir } from '../support/data.js';
 
@@ -146,6 +149,38 @@ describe('RecordingPlayer pacing (simulated clock)', () => {
     expect(() => new RecordingPlayer(reader, { pacing: { mode: 'afap', maxInFlight: 1 }, topics: ['/lidar'] })).toThrow(
       new RecordingError({ file: drive }, "missing topic(s) '/lidar'; the recording has '/vehicle/state', '/camera/front'"),
     );
+    await reader.close();
+  });
+});
+
+describe('decodeSamples under overload (paced replay)', () => {
+  it('drops the oldest waiting frames, counts them, and carries their side messages to the next frame', async () => {
+    const drive = path.join(await tempDir(), 'burst.mcap');
+    await writeCameraRecording(drive, 12);
+    const reader = await RecordingReader.open(drive);
+    const clock = new SimulatedClock();
+    const player = new RecordingPlayer(reader, { pacing: { mode: 'paced', speed: 1, clock } });
+    const metrics = new PipelineMetrics();
+    const pool = new BufferPool();
+    const frames: Frame[] = [];
+    const done = new Promise<void>((resolve, reject) =>
+      player
+        .samples()
+        .pipe(decodeSamples(player, pool, { clock, metrics, queueCapacity: 1, onProblem: reject }))
+        .subscribe({ next: (frame) => frames.push(frame), error: reject, complete: resolve }),
+    );
+    // The whole drive becomes due at once: far more frames than the decoder can take.
+    clock.advanceTo(10n * 1_000_000_000n);
+    await done;
+    const drops = metrics.counter('decode.drops');
+    expect(drops).toBeGreaterThan(0);
+    expect(frames.length + drops).toBe(12);
+    expect(frames.at(-1)!.seq).toBe(11);
+    // Every vehicle state reaches the output, dropped frames' ones included, in order.
+    const speeds = frames.flatMap((f) => f.origin!.sideMessages.map((m) => vehicleStateCodec.decode(m.data).speedMps));
+    expect(speeds).toEqual([...Array(12).keys()]);
+    frames.forEach((f) => f.release());
+    expect(pool.stats.inUse).toBe(0);
     await reader.close();
   });
 });
