@@ -13,7 +13,7 @@ import { PipelineMetrics, type LatencySummary } from './metrics.js';
 import { queuedMap } from './queued-map.js';
 import { RecordingError, firstLine } from './recording/errors.js';
 import { RecordingReader, type RecordedMessage } from './recording/reader.js';
-import { CODECS_BY_TOPIC, TOPIC_FRAME_REPORT, frameReportCodec } from './recording/topics.js';
+import { CODECS_BY_TOPIC, TOPIC_CAMERA, TOPIC_FRAME_REPORT, frameReportCodec } from './recording/topics.js';
 import { RecordingWriter } from './recording/writer.js';
 import { RecordingPlayer, type CameraSample } from './sources/replay.js';
 import { stage } from './stage.js';
@@ -77,6 +77,9 @@ export interface ReplaySummary {
   rssGrowthMB: number;
   /** RSS at the end minus RSS after warm-up (first loop when looping), the plain two-point figure. */
   rssEndMinusWarmMB: number;
+  /** V8 heap in use and memory outside it held by JS objects (Buffers, wasm), end minus warm-up: our own leaks show here. */
+  heapGrowthMB: number;
+  externalGrowthMB: number;
   /** RSS at the end of each loop. */
   rssByLoopMB: number[];
 }
@@ -102,11 +105,12 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
     options.onProblem?.(problem);
   };
   const reader = await RecordingReader.open(options.input, { strict: options.strict, onProblem });
+  const speed = options.pacing === 'afap' ? undefined : options.pacing.speed;
   let writer: RecordingWriter | undefined;
   try {
-    const afap = options.pacing === 'afap';
+    const afap = speed === undefined;
     const player = new RecordingPlayer(reader, {
-      pacing: afap ? { mode: 'afap', maxInFlight: AFAP_MAX_IN_FLIGHT } : { mode: 'paced', speed: (options.pacing as { speed: number }).speed, clock },
+      pacing: afap ? { mode: 'afap', maxInFlight: AFAP_MAX_IN_FLIGHT } : { mode: 'paced', speed, clock },
       topics: options.topics,
       startS: options.startS,
       endS: options.endS,
@@ -122,18 +126,17 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
 
     let framesDone = 0;
     let currentLoop = 0;
-    let warm: { allocations: number; rssBytes: number } | undefined;
+    let warm: { allocations: number; rssBytes: number; heapBytes: number; externalBytes: number } | undefined;
     const rssByLoopMB: number[] = [];
     const loops = options.loops ?? 1;
-    const takeWarmSnapshot = () => (warm = { allocations: pool.stats.allocations, rssBytes: settledRssBytes() });
+    const takeWarmSnapshot = () => {
+      const rssBytes = settledRssBytes();
+      const { heapUsed, external } = process.memoryUsage();
+      warm = { allocations: pool.stats.allocations, rssBytes, heapBytes: heapUsed, externalBytes: external };
+    };
 
     const writeOutputs = async (frame: Frame) => {
       const origin = frame.origin!;
-      if (origin.loop !== currentLoop) {
-        rssByLoopMB.push(mb(settledRssBytes()));
-        currentLoop = origin.loop;
-        if (loops > 1 && currentLoop === 1) takeWarmSnapshot();
-      }
       await writePassThrough(out, origin.sideMessages);
       await writePassThrough(out, [{ ...origin.message, logTimeNs: origin.outputLogTimeNs }]);
       const exposure = frame.exposure!;
@@ -161,6 +164,12 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
       stage('exposure', (frame) => void (frame.exposure = measureExposure(frame.image)), { clock, metrics }),
       stage('record', writeOutputs, { clock, metrics }),
       queuedMap((frame: Frame) => {
+        // Memory is sampled between frames, outside every stage, so a forced GC never counts as stage latency.
+        if (frame.origin!.loop !== currentLoop) {
+          rssByLoopMB.push(mb(settledRssBytes()));
+          currentLoop = frame.origin!.loop;
+          if (loops > 1 && currentLoop === 1) takeWarmSnapshot();
+        }
         const first = frame.stamps[0];
         const last = frame.stamps.at(-1);
         if (first && last) metrics.latency('end_to_end').record(Number(last.tExitNs - first.tEnterNs) / 1e6);
@@ -186,11 +195,12 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
     const wallS = Number(process.hrtime.bigint() - tStartNs) / 1e9;
     const recordedS = framesDone > 0 ? estimateRecordedS(player, framesDone, framesPerLoop) : 0;
     const rssEnd = settledRssBytes();
+    const memoryEnd = process.memoryUsage();
     const summary = metrics.summary();
     return {
       input: options.input,
       output: options.output,
-      pacing: afap ? 'afap' : `${(options.pacing as { speed: number }).speed}x`,
+      pacing: afap ? 'afap' : `${speed}x`,
       interrupted: options.signal?.aborted ?? false,
       frames: framesDone,
       loopsCompleted: player.stats.loopsCompleted,
@@ -211,6 +221,8 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
       rssEndMB: mb(rssEnd),
       rssGrowthMB: rssByLoopMB.length >= 3 ? trendPerStep(rssByLoopMB) * rssByLoopMB.length : mb(rssEnd - (warm?.rssBytes ?? rssEnd)),
       rssEndMinusWarmMB: mb(rssEnd - (warm?.rssBytes ?? rssEnd)),
+      heapGrowthMB: mb(memoryEnd.heapUsed - (warm?.heapBytes ?? memoryEnd.heapUsed)),
+      externalGrowthMB: mb(memoryEnd.external - (warm?.externalBytes ?? memoryEnd.external)),
       rssByLoopMB,
     };
   } finally {
@@ -339,7 +351,7 @@ async function writePassThrough(writer: RecordingWriter, messages: readonly Reco
 }
 
 function countFramesInRange(reader: RecordingReader, player: RecordingPlayer): number {
-  const frames = reader.topic('/camera/front')?.messageCount ?? 0;
+  const frames = reader.topic(TOPIC_CAMERA)?.messageCount ?? 0;
   const recordedSpan = reader.endNs - reader.startNs;
   if (recordedSpan <= 0n) return frames;
   const fraction = Number(player.endNs - player.startNs) / Number(recordedSpan);

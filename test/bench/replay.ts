@@ -26,6 +26,8 @@ interface ReplaySummaryJson {
   rssGrowthMB: number;
   rssEndMinusWarmMB: number;
   rssByLoopMB: number[];
+  heapGrowthMB: number;
+  externalGrowthMB: number;
   poolAllocsSteadyState: number;
   frames: number;
   stages: Record<string, { p50Ms: number; p99Ms: number }>;
@@ -48,7 +50,7 @@ export async function replayBenchmark(): Promise<Record<string, unknown>> {
     const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as ReplaySummaryJson;
     runs.push(summary);
     process.stdout.write(
-      `run ${i + 1}/${RUNS}: ${summary.frames} frames, ${summary.fps.toFixed(1)} fps, ${summary.xRealtime.toFixed(1)}x real time, RSS growth ${summary.rssGrowthMB.toFixed(1)} MB (trend; end minus warm ${summary.rssEndMinusWarmMB.toFixed(1)} MB), new buffers after warm-up ${summary.poolAllocsSteadyState}\n`,
+      `run ${i + 1}/${RUNS}: ${summary.frames} frames, ${summary.fps.toFixed(1)} fps, ${summary.xRealtime.toFixed(1)}x real time, RSS growth ${summary.rssGrowthMB.toFixed(1)} MB (trend; end minus warm ${summary.rssEndMinusWarmMB.toFixed(1)} MB; JS heap ${summary.heapGrowthMB.toFixed(1)} MB, external ${summary.externalGrowthMB.toFixed(1)} MB), new buffers after warm-up ${summary.poolAllocsSteadyState}\n`,
     );
   }
   const stageNames = Object.keys(runs[0]!.stages);
@@ -62,6 +64,8 @@ export async function replayBenchmark(): Promise<Record<string, unknown>> {
     rssGrowthMB: median(runs.map((r) => r.rssGrowthMB)),
     rssEndMinusWarmMB: median(runs.map((r) => r.rssEndMinusWarmMB)),
     rssByLoopMB: runs.map((r) => r.rssByLoopMB.map((v) => Math.round(v))),
+    heapGrowthMB: median(runs.map((r) => r.heapGrowthMB)),
+    externalGrowthMB: median(runs.map((r) => r.externalGrowthMB)),
     poolAllocsSteadyState: Math.max(...runs.map((r) => r.poolAllocsSteadyState)),
     stageP50Ms: Object.fromEntries(stageNames.map((s) => [s, median(runs.map((r) => r.stages[s]!.p50Ms))])),
     stageP99Ms: Object.fromEntries(stageNames.map((s) => [s, median(runs.map((r) => r.stages[s]!.p99Ms))])),
