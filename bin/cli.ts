@@ -243,7 +243,9 @@ export function createProgram(): Command {
       await mkdir(opts.out, { recursive: true });
       const drive = path.join(opts.out, 'pandaset-002.mcap');
       process.stdout.write(`arhud demo: importing ${path.join(opts.data, 'pandaset-002')} (PandaSet, Hesai & Scale AI, CC BY 4.0)\n`);
-      const imported = await importPandaset(path.join(opts.data, 'pandaset-002'), drive);
+      const progress = createProgress('import');
+      const imported = await importPandaset(path.join(opts.data, 'pandaset-002'), drive, { onProgress: (d, t) => progress.update(d, t) });
+      progress.stop();
       process.stdout.write(`imported ${imported.frames} frames, ${imported.groundTruthObjects} labelled boxes -> ${drive}\n\n`);
       process.exitCode = await replayCommand(drive, { output: path.join(opts.out, 'pandaset-002.replay.mcap'), speed: 1, afap: true, json: opts.json });
     });

@@ -269,6 +269,12 @@ export interface GroundTruthObject {
   /** Heading of the box's length axis about z, counter-clockwise from x. */
   yawRad: number;
   stationary: boolean;
+  /** Dataset camera that saw the object best; -1 when none did (PandaSet `camera_used`). */
+  cameraUsed?: number;
+  /** Id of the same object's box from another sensor, when the dataset labels it twice. */
+  siblingId?: string;
+  /** Dataset sensor the box was labelled from (PandaSet: 0 mechanical LiDAR, 1 forward LiDAR, -1 both/none). */
+  sensorId?: number;
 }
 
 export interface GroundTruthObjectsMessage {
@@ -305,6 +311,9 @@ export const groundTruthObjectsCodec = jsonCodec<GroundTruthObjectsMessage, { ti
             heightM: { type: 'number', minimum: 0 },
             yawRad: { type: 'number' },
             stationary: { type: 'boolean' },
+            cameraUsed: { type: 'integer', minimum: -1 },
+            siblingId: { type: 'string' },
+            sensorId: { type: 'integer', minimum: -1 },
           },
           required: ['id', 'label', 'positionM', 'lengthM', 'widthM', 'heightM', 'yawRad', 'stationary'],
         },

@@ -62,6 +62,9 @@ const CUBOID_COLUMNS = [
   'dimensions.x',
   'dimensions.y',
   'dimensions.z',
+  'camera_used',
+  'cuboids.sibling_id',
+  'cuboids.sensor_id',
 ] as const;
 type CuboidColumn = (typeof CUBOID_COLUMNS)[number];
 
@@ -530,6 +533,11 @@ function parseCuboids(text: string, frameCount: number, file: string): GroundTru
     if (label === '') fail('label', 'a non-empty label');
     const stationaryText = cell('stationary');
     if (stationaryText !== 'True' && stationaryText !== 'False') fail('stationary', "'True' or 'False'");
+    const cameraText = cell('camera_used');
+    if (!/^-?\d+$/.test(cameraText) || Number(cameraText) < -1) fail('camera_used', 'a camera index or -1');
+    const sensorText = cell('cuboids.sensor_id');
+    if (!/^-?\d+$/.test(sensorText) || Number(sensorText) < -1) fail('cuboids.sensor_id', 'a sensor index or -1');
+    const siblingText = cell('cuboids.sibling_id');
     const key = `${frame}\u0000${id}`;
     const seenAt = firstLineOf.get(key);
     if (seenAt !== undefined) throw new PandasetError(file, `line ${row.line}: uuid '${id}' appears twice in frame ${frame} (first on line ${seenAt})`);
@@ -543,6 +551,10 @@ function parseCuboids(text: string, frameCount: number, file: string): GroundTru
       heightM: number('dimensions.z', 0),
       yawRad: number('yaw'),
       stationary: stationaryText === 'True',
+      cameraUsed: Number(cameraText),
+      // PandaSet labels an object seen by both LiDARs twice (one box per sensor), linked by sibling id.
+      ...(siblingText !== '-' && siblingText !== '' ? { siblingId: siblingText } : {}),
+      sensorId: Number(sensorText),
     });
   }
   return objectsByFrame;

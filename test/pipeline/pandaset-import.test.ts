@@ -197,7 +197,13 @@ describe('importPandaset on pandaset-002', () => {
       heightM: Number(first[column('dimensions.z')]),
       yawRad: Number(first[column('yaw')]),
       stationary: first[column('stationary')] === 'True',
+      cameraUsed: Number(first[column('camera_used')]),
+      sensorId: Number(first[column('cuboids.sensor_id')]),
     });
+    // Objects labelled by both LiDARs keep the link to their twin.
+    const twin = rows.find((row) => row[column('cuboids.sibling_id')] !== '-')!;
+    const twinMessage = groundTruthObjectsCodec.decode(messages[Number(twin[column('frame')])]!.data);
+    expect(twinMessage.objects.find((o) => o.id === twin[column('uuid')])?.siblingId).toBe(twin[column('cuboids.sibling_id')]);
   });
 
   it('derives speeds that agree with the GPS velocity magnitude within 0.2 m/s, and a nearly straight drive', async () => {
