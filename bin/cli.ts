@@ -85,7 +85,9 @@ function printReplaySummary(summary: ReplaySummary, json: boolean): void {
     `${summary.fps.toFixed(1)} fps, ${summary.xRealtime.toFixed(1)}x real time (${summary.recordedS.toFixed(2)} s recorded in ${summary.wallS.toFixed(2)} s)`,
     `skipped ${summary.messagesSkipped} message(s), dropped ${summary.framesDropped} frame(s), ${summary.problems} problem(s)`,
     `frame buffers: ${summary.pool.allocations} allocated, ${summary.pool.reuses} reused, ${summary.poolAllocsSteadyState} allocated after warm-up`,
-    `RSS ${summary.rssEndMB.toFixed(1)} MB (growth after warm-up ${summary.rssGrowthMB.toFixed(1)} MB)`,
+    summary.loopsCompleted > 2
+      ? `RSS ${summary.rssEndMB.toFixed(1)} MB (trend over ${summary.loopsCompleted} loops ${summary.rssGrowthMB.toFixed(1)} MB; JS heap ${summary.heapGrowthMB.toFixed(1)} MB)`
+      : `RSS ${summary.rssEndMB.toFixed(1)} MB`,
     '',
     formatLatencyTable(summary.stages),
   ];
