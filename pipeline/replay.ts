@@ -27,6 +27,16 @@ export const PACED_DECODE_QUEUE = 2;
 /** Frames treated as warm-up (pool filling, JIT) before steady-state figures start. */
 export const WARMUP_FRAMES = 10;
 
+/** What a module adds to the replay graph: stages after exposure, and outputs written per frame. */
+export interface ReplayExtension {
+  stages?: OperatorFunction<Frame, Frame>[];
+  /** Writes this extension's outputs of `frame` (called in the record stage, in frame order). */
+  writeOutputs?: (frame: Frame, writer: RecordingWriter, logTimeNs: bigint) => Promise<void>;
+}
+
+/** Builds an extension for one run; gets the run's clock and metrics so its stages are measured alike. */
+export type ReplayExtensionFactory = (context: { clock: Clock; metrics: PipelineMetrics }) => ReplayExtension;
+
 export interface ReplayJobOptions {
   input: string;
   output: string;
@@ -42,6 +52,8 @@ export interface ReplayJobOptions {
   signal?: AbortSignal;
   onProblem?: (problem: RecordingError) => void;
   onProgress?: (framesDone: number, framesTotal: number | undefined) => void;
+  /** Stages and outputs beyond decode -> exposure -> record (e.g. detection). */
+  extensions?: readonly ReplayExtensionFactory[];
 }
 
 export interface ReplaySummary {
@@ -121,6 +133,7 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
     });
     writer = await RecordingWriter.create(options.output);
     const out = writer;
+    const extensions = (options.extensions ?? []).map((create) => create({ clock, metrics }));
     const framesPerLoop = countFramesInRange(reader, player);
     const framesTotal = Number.isFinite(options.loops ?? 1) ? framesPerLoop * (options.loops ?? 1) : undefined;
 
@@ -149,6 +162,7 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
         darkFraction: round6(exposure.darkFraction),
         clippedFraction: round6(exposure.clippedFraction),
       });
+      for (const extension of extensions) await extension.writeOutputs?.(frame, out, origin.outputLogTimeNs);
     };
 
     const tStartNs = process.hrtime.bigint();
@@ -162,6 +176,7 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
         onProblem,
       }),
       stage('exposure', (frame) => void (frame.exposure = measureExposure(frame.image)), { clock, metrics }),
+      (frames: Observable<Frame>) => extensions.flatMap((e) => e.stages ?? []).reduce((stream, op) => stream.pipe(op), frames),
       stage('record', writeOutputs, { clock, metrics }),
       queuedMap((frame: Frame) => {
         // Memory is sampled between frames, outside every stage, so a forced GC never counts as stage latency.

@@ -15,6 +15,7 @@ export const TOPIC_CAMERA_POSE = '/camera/front/pose';
 export const TOPIC_VEHICLE_STATE = '/vehicle/state';
 export const TOPIC_GROUND_TRUTH = '/ground_truth/objects';
 export const TOPIC_FRAME_REPORT = '/pipeline/frame';
+export const TOPIC_DETECTIONS = '/camera/front/detections';
 
 /** Thrown when a payload does not match its topic's schema; names the failing field. */
 export class PayloadError extends TypeError {
@@ -34,7 +35,7 @@ export interface TopicCodec<T> {
 }
 
 // The package is CommonJS; its named exports are reachable through the default export only.
-const { CameraCalibration, PoseInFrame } = foxgloveSchemas;
+const { CameraCalibration, ImageAnnotations, PoseInFrame } = foxgloveSchemas;
 
 const ajv = new Ajv({ strict: false, allErrors: false });
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -361,6 +362,106 @@ export const frameReportCodec = jsonCodec<FrameReportMessage, { timestamp: Times
   ({ timestamp, ...rest }) => ({ tNs: nsFromTimestamp(timestamp), ...rest }),
 );
 
+// ---------------------------------------------------------------------------------------------
+export interface RgbaColor {
+  r: number;
+  g: number;
+  b: number;
+  a: number;
+}
+
+/** A labelled box in image pixels (e.g. a detection). */
+export interface LabelledBox {
+  label: string;
+  score: number;
+  /** [x1, y1, x2, y2] in image pixels. */
+  box: [number, number, number, number];
+  color?: RgbaColor;
+}
+
+export interface ImageBoxesMessage {
+  tNs: bigint;
+  boxes: LabelledBox[];
+}
+
+interface ImageAnnotationsJson {
+  timestamp: Timestamp;
+  circles: unknown[];
+  points: {
+    timestamp: Timestamp;
+    type: number;
+    points: { x: number; y: number }[];
+    outline_color: RgbaColor;
+    outline_colors: RgbaColor[];
+    fill_color: RgbaColor;
+    thickness: number;
+    metadata?: { key: string; value: string }[];
+  }[];
+  texts: unknown[];
+}
+
+const POINTS_LINE_LOOP = 2;
+const DEFAULT_BOX_COLOR: RgbaColor = { r: 1, g: 0.6, b: 0, a: 1 };
+const TRANSPARENT: RgbaColor = { r: 0, g: 0, b: 0, a: 0 };
+
+/**
+ * Boxes as foxglove.ImageAnnotations (what Foxglove's image panel draws over the camera): each box
+ * a closed polygon whose metadata carries its label and score, plus a text label above it.
+ */
+export const imageBoxesCodec = jsonCodec<ImageBoxesMessage, ImageAnnotationsJson>(
+  'foxglove.ImageAnnotations',
+  ImageAnnotations,
+  ({ tNs, boxes }) => {
+    const timestamp = timestampFromNs(tNs);
+    return {
+      timestamp,
+      circles: [],
+      points: boxes.map(({ label, score, box: [x1, y1, x2, y2], color }) => ({
+        timestamp,
+        type: POINTS_LINE_LOOP,
+        points: [
+          { x: x1, y: y1 },
+          { x: x2, y: y1 },
+          { x: x2, y: y2 },
+          { x: x1, y: y2 },
+        ],
+        outline_color: color ?? DEFAULT_BOX_COLOR,
+        outline_colors: [],
+        fill_color: TRANSPARENT,
+        thickness: 2,
+        metadata: [
+          { key: 'label', value: label },
+          { key: 'score', value: score.toFixed(4) },
+        ],
+      })),
+      texts: boxes.map(({ label, score, box: [x1, y1], color }) => ({
+        timestamp,
+        position: { x: x1, y: Math.max(0, y1 - 4) },
+        text: `${label} ${score.toFixed(2)}`,
+        font_size: 14,
+        text_color: color ?? DEFAULT_BOX_COLOR,
+        background_color: { r: 0, g: 0, b: 0, a: 0.6 },
+      })),
+    };
+  },
+  (j) => ({
+    tNs: nsFromTimestamp(j.timestamp),
+    boxes: j.points
+      .filter((p) => p.type === POINTS_LINE_LOOP && p.points.length === 4)
+      .map((p) => {
+        const meta = new Map((p.metadata ?? []).map((kv) => [kv.key, kv.value]));
+        const xs = p.points.map((q) => q.x);
+        const ys = p.points.map((q) => q.y);
+        return {
+          label: meta.get('label') ?? '',
+          score: Number(meta.get('score') ?? 0),
+          box: [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)] as [number, number, number, number],
+          color: p.outline_color,
+        };
+      }),
+  }),
+);
+
 /** Codec for each known topic, for validation when reading. */
 export const CODECS_BY_TOPIC: ReadonlyMap<string, TopicCodec<unknown>> = new Map<string, TopicCodec<unknown>>([
   [TOPIC_CAMERA, compressedImageCodec as TopicCodec<unknown>],
@@ -369,4 +470,5 @@ export const CODECS_BY_TOPIC: ReadonlyMap<string, TopicCodec<unknown>> = new Map
   [TOPIC_VEHICLE_STATE, vehicleStateCodec as TopicCodec<unknown>],
   [TOPIC_GROUND_TRUTH, groundTruthObjectsCodec as TopicCodec<unknown>],
   [TOPIC_FRAME_REPORT, frameReportCodec as TopicCodec<unknown>],
+  [TOPIC_DETECTIONS, imageBoxesCodec as TopicCodec<unknown>],
 ]);

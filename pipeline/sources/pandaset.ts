@@ -498,6 +498,12 @@ function parseCsv(text: string, file: string): CsvRecord[] {
 
 const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+/** Heading of a PandaSet box's length axis, in (-pi, pi], from its yaw (the heading of its width axis). */
+export function lengthHeadingRad(pandasetYawRad: number): number {
+  const heading = pandasetYawRad + Math.PI / 2;
+  return heading > Math.PI ? heading - 2 * Math.PI : heading;
+}
+
 /** Cuboid rows grouped by frame, in file order; every row validated. */
 function parseCuboids(text: string, frameCount: number, file: string): GroundTruthObject[][] {
   const [header, ...rows] = parseCsv(text, file);
@@ -549,7 +555,8 @@ function parseCuboids(text: string, frameCount: number, file: string): GroundTru
       lengthM: number('dimensions.y', 0),
       widthM: number('dimensions.x', 0),
       heightM: number('dimensions.z', 0),
-      yawRad: number('yaw'),
+      // PandaSet's yaw heads the box's x (width) axis (pandaset-devkit center_box_to_corners); ours heads the length axis.
+      yawRad: lengthHeadingRad(number('yaw')),
       stationary: stationaryText === 'True',
       cameraUsed: Number(cameraText),
       // PandaSet labels an object seen by both LiDARs twice (one box per sensor), linked by sibling id.

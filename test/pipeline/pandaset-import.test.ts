@@ -7,6 +7,7 @@ import {
   PandasetError,
   WORLD_FRAME_ID,
   importPandaset,
+  lengthHeadingRad,
   vehicleStatesFromPoses,
   type CameraPose,
   type PandasetImportResult,
@@ -175,6 +176,13 @@ describe('importPandaset on pandaset-002', () => {
     }
   });
 
+  it('turns PandaSet yaw (width-axis heading) into the length-axis heading, within (-pi, pi]', () => {
+    expect(lengthHeadingRad(0)).toBeCloseTo(Math.PI / 2, 12);
+    expect(lengthHeadingRad(Math.PI / 2)).toBeCloseTo(Math.PI, 12);
+    expect(lengthHeadingRad(Math.PI)).toBeCloseTo(-Math.PI / 2, 12);
+    expect(lengthHeadingRad(-Math.PI / 2)).toBeCloseTo(0, 12);
+  });
+
   it('stores per frame exactly the cuboid rows of that frame, mapped field by field', async () => {
     const [header, ...rows] = cuboidLines;
     const column = (name: string) => header!.indexOf(name);
@@ -195,7 +203,7 @@ describe('importPandaset on pandaset-002', () => {
       lengthM: Number(first[column('dimensions.y')]),
       widthM: Number(first[column('dimensions.x')]),
       heightM: Number(first[column('dimensions.z')]),
-      yawRad: Number(first[column('yaw')]),
+      yawRad: lengthHeadingRad(Number(first[column('yaw')])),
       stationary: first[column('stationary')] === 'True',
       cameraUsed: Number(first[column('camera_used')]),
       sensorId: Number(first[column('cuboids.sensor_id')]),

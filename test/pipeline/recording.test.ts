@@ -15,6 +15,7 @@ import {
   compressedImageCodec,
   frameReportCodec,
   groundTruthObjectsCodec,
+  imageBoxesCodec,
   poseCodec,
   vehicleStateCodec,
 } from '../../pipeline/recording/topics.js';
@@ -56,6 +57,9 @@ describe('topic codecs', () => {
       objects: [{ id: 'a', label: 'Car', positionM: { x: 1, y: 2, z: 0.5 }, lengthM: 4.7, widthM: 1.9, heightM: 1.6, yawRad: 0.3, stationary: true }],
     };
     expect(groundTruthObjectsCodec.decode(groundTruthObjectsCodec.encode(objects))).toEqual(objects);
+
+    const boxes = { tNs: T0, boxes: [{ label: 'car', score: 0.8731, box: [10, 20.5, 110, 80] as [number, number, number, number], color: { r: 1, g: 0, b: 0, a: 1 } }] };
+    expect(imageBoxesCodec.decode(imageBoxesCodec.encode(boxes))).toEqual(boxes);
 
     const report = { tNs: T0, seq: 3, width: 1920, height: 1080, meanLuma: 101.5, darkFraction: 0.01, clippedFraction: 0 };
     expect(frameReportCodec.decode(frameReportCodec.encode(report))).toEqual(report);
