@@ -1,9 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import * as tfconv from '@tensorflow/tfjs-converter';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BufferPool, decodeImageInto } from '../../pipeline/index.js';
 import { decodeCenterNet, decodeYoloV5, decodeYoloV8, type CenterNetOptions } from '../../perception/detect/decoders.js';
@@ -11,24 +7,12 @@ import { InputTensorWriter, identityTransform, placeInInput, type InputTensorSpe
 import { COCO_CLASSES, type Detection } from '../../perception/detect/types.js';
 import { PANDASET_DIR, PROJECT_ROOT } from '../support/data.js';
 import { thrownBy } from '../support/errors.js';
+import { loadTfjsGraphModel, tf, useTfjsWasm } from '../support/tfjs.js';
 
 const MODEL_DIR = path.join(PROJECT_ROOT, 'node_modules/@vladmandic/human/models');
 const CENTERNET_INPUT: InputTensorSpec = { width: 512, height: 512, layout: 'nhwc', channelOrder: 'rgb', scale: 1, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch', padValue: 0 };
 /** What the original graph does: k = 100 (tower_0/TopKV2/k), stride 4 (tower_0/mul_3/y ... mul_6/y). */
 const GRAPH_OPTIONS: CenterNetOptions = { layout: 'nhwc', stride: 4, maxDetections: 100, scoreThreshold: 0, classes: COCO_CLASSES };
-
-/** The original tfjs graph model, read from disk through a custom IOHandler. */
-async function loadOriginalCenterNet(): Promise<tfconv.GraphModel> {
-  const json = JSON.parse(await readFile(path.join(MODEL_DIR, 'centernet.json'), 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
-  };
-  const bin = await readFile(path.join(MODEL_DIR, 'centernet.bin'));
-  const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength);
-  return tfconv.loadGraphModel({
-    load: () => Promise.resolve({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData }),
-  });
-}
 
 /** NHWC [1, H, W, C] -> NCHW [1, C, H, W]. */
 function toNchw(data: Float32Array, h: number, w: number, c: number): Float32Array {
@@ -51,12 +35,9 @@ describe('decodeCenterNet against the original tfjs graph', () => {
   let backend = '';
 
   beforeAll(async () => {
-    setWasmPaths(path.join(PROJECT_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist') + path.sep);
     // wasm initialises in Node and runs the graph in ~0.3 s; the pure-JS cpu backend takes ~7 s per frame.
-    if (!(await tf.setBackend('wasm').catch(() => false))) await tf.setBackend('cpu');
-    await tf.ready();
-    backend = tf.getBackend();
-    const model = await loadOriginalCenterNet();
+    backend = await useTfjsWasm();
+    const model = await loadTfjsGraphModel(path.join(MODEL_DIR, 'centernet.json'));
     const pool = new BufferPool();
     const writer = new InputTensorWriter(CENTERNET_INPUT);
     for (const frame of ['00.jpg', '40.jpg']) {

@@ -1,11 +1,20 @@
 /** Paths to the real shared data and temp-dir helpers for tests. */
+import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importPandaset } from '../../pipeline/sources/pandaset.js';
 
-export const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+/** The folder holding package.json (tests run from test/support, benchmarks from dist/test/support). */
+export const PROJECT_ROOT = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findProjectRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'node_modules'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`test/support: no package.json above ${from}`);
+  }
+}
 export const DATA_DIR = process.env.ARHUD_DATA ?? path.resolve(PROJECT_ROOT, '../shared/data');
 export const PANDASET_DIR = path.join(DATA_DIR, 'pandaset-002');
 
