@@ -4,8 +4,8 @@
  * output recording is still finalized).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { mkdir } from 'node:fs/promises';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatLatencyTable } from '../pipeline/metrics.js';
@@ -16,6 +16,12 @@ import { importPandaset } from '../pipeline/sources/pandaset.js';
 import { MAX_REPLAY_SPEED, MIN_REPLAY_SPEED } from '../pipeline/sources/replay.js';
 import { importVideo } from '../pipeline/sources/video.js';
 import { isoFromNs } from '../pipeline/time.js';
+import { Detector } from '../perception/detect/detector.js';
+import { EVAL_SCORE_THRESHOLD, evaluateDetectors, formatEvaluation } from '../perception/detect/evaluate.js';
+import { loadModelCard, type ModelCard } from '../perception/detect/model-card.js';
+import { detectExtension } from '../perception/detect/stage.js';
+import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
+import { QDQ_REPORT_FILE, ensureDefaultDetector, type DefaultDetector } from '../perception/models/default-detector.js';
 import { createProgress } from './progress.js';
 
 const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -96,7 +102,35 @@ function printReplaySummary(summary: ReplaySummary, json: boolean): void {
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
-interface ReplayCliOptions {
+type DetectChoice = 'int8' | 'fp32' | 'none';
+
+interface ModelCliOptions {
+  data: string;
+  cache: string;
+  /** A user's model card (e.g. a YOLO export) instead of the default detector. */
+  modelCard?: string;
+  quiet?: boolean;
+}
+
+/** The default detector's model cards, building the cache entry (with a progress bar) on first use. */
+async function defaultDetectorCards(opts: ModelCliOptions): Promise<DefaultDetector> {
+  const progress = createProgress('models build', { quiet: opts.quiet, unit: 'steps' });
+  try {
+    return await ensureDefaultDetector(opts.data, { cacheDir: opts.cache, onProgress: (_step, done, total) => progress.update(done, total) });
+  } finally {
+    progress.stop();
+  }
+}
+
+async function createDetector(choice: DetectChoice, opts: ModelCliOptions, cardOverrides: Partial<ModelCard> = {}): Promise<Detector | undefined> {
+  if (choice === 'none') return undefined;
+  if (opts.modelCard) return Detector.create({ ...(await loadModelCard(opts.modelCard)), ...cardOverrides });
+  const cards = await defaultDetectorCards(opts);
+  return Detector.create({ ...(choice === 'int8' ? cards.int8Card : cards.fp32Card), ...cardOverrides });
+}
+
+interface ReplayCliOptions extends ModelCliOptions {
+  detect: DetectChoice;
   output?: string;
   speed: number;
   afap?: boolean;
@@ -111,10 +145,12 @@ interface ReplayCliOptions {
 
 async function replayCommand(input: string, opts: ReplayCliOptions): Promise<number> {
   const interrupt = new Interrupt();
+  const detector = await createDetector(opts.detect, opts);
   const progress = createProgress('replay', { quiet: opts.quiet });
   try {
     const output = opts.output ?? defaultReplayOutput(input);
     const summary = await runReplay({
+      extensions: detector ? [detectExtension(detector)] : [],
       input,
       output,
       pacing: opts.afap ? 'afap' : { speed: opts.speed },
@@ -134,6 +170,7 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
   } finally {
     progress.stop();
     interrupt.dispose();
+    await detector?.dispose();
   }
 }
 
@@ -153,6 +190,11 @@ async function infoCommand(file: string): Promise<number> {
     await reader.close();
   }
 }
+
+const detectOption = () => new Option('--detect <precision>', 'run the default detector (int8, fp32) or not (none)').choices(['int8', 'fp32', 'none']).default('int8');
+const dataOption = () => new Option('--data <dir>', 'shared data directory (calibration images, datasets)').default(DEFAULT_DATA_DIR);
+const cacheOption = () => new Option('--cache <dir>', 'model cache directory').default(defaultCacheDir());
+const modelCardOption = () => new Option('--model-card <file>', 'detect with your own ONNX model (e.g. a YOLOv8 export) described by a model card JSON');
 
 export function createProgram(): Command {
   const program = new Command('arhud')
@@ -229,10 +271,90 @@ export function createProgram(): Command {
     .addOption(new Option('--loop [n]', 'play n times (forever without n, until Ctrl-C)').argParser(parseLoops))
     .addOption(new Option('--topics <list>', 'comma-separated topics to play').argParser((text) => text.split(',').map((t) => t.trim()).filter(Boolean)))
     .option('--strict', 'stop at the first corrupt or out-of-order message instead of skipping it')
+    .addOption(detectOption())
+    .addOption(modelCardOption())
+    .addOption(dataOption())
+    .addOption(cacheOption())
     .option('--json', 'print the summary as one JSON line last')
     .option('-q, --quiet', 'no progress bar')
     .action(async (file: string, opts: ReplayCliOptions) => {
       process.exitCode = await replayCommand(file, opts);
+    });
+
+  const models = program.command('models').description('build and inspect detection models (tfjs -> ONNX -> INT8) in the model cache');
+  models
+    .command('build')
+    .description('convert and quantize the default detector into the cache (skipped when already built)')
+    .addOption(dataOption())
+    .addOption(cacheOption())
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (opts: ModelCliOptions) => {
+      const cards = await defaultDetectorCards(opts);
+      const { manifest } = cards.entry;
+      const sizes = Object.entries(manifest.files).map(([file, bytes]) => `${file} ${(bytes / 1e6).toFixed(2)} MB`);
+      process.stdout.write(`${cards.built ? 'built' : 'already built'}: ${cards.entry.dir} (${(manifest.buildMs / 1000).toFixed(1)} s)\n  ${sizes.join('\n  ')}\n`);
+    });
+  models
+    .command('list')
+    .description('list the cache entries')
+    .addOption(cacheOption())
+    .action(async (opts: { cache: string }) => {
+      const entries = await new ModelCache(opts.cache).list();
+      if (entries.length === 0) process.stdout.write(`no models in ${opts.cache} (run \`arhud models build\`)\n`);
+      for (const e of entries) {
+        const mb = Object.values(e.manifest.files).reduce((a, b) => a + b, 0) / 1e6;
+        process.stdout.write(`${e.manifest.name}-${e.manifest.hash}  built ${e.manifest.builtAt}  ${mb.toFixed(1)} MB  ${e.dir}\n`);
+      }
+    });
+  models
+    .command('info')
+    .description('how a cache entry was built: sources, conversion, calibration, quantization, QDQ error report')
+    .argument('[entry]', 'entry directory name (default: the newest)')
+    .addOption(cacheOption())
+    .action(async (name: string | undefined, opts: { cache: string }) => {
+      const entries = await new ModelCache(opts.cache).list();
+      const entry = name === undefined ? entries[0] : entries.find((e) => path.basename(e.dir) === name || `${e.manifest.name}-${e.manifest.hash}` === name);
+      if (!entry) throw new Error(name === undefined ? `no models in ${opts.cache}` : `no entry '${name}' in ${opts.cache}`);
+      process.stdout.write(`${entry.dir}\n${JSON.stringify(entry.manifest, null, 2)}\n`);
+      const report = await readFile(path.join(entry.dir, QDQ_REPORT_FILE), 'utf8').catch(() => '');
+      if (report) process.stdout.write(`\n${report}`);
+    });
+
+  program
+    .command('eval')
+    .description('evaluate perception against ground truth')
+    .command('detect')
+    .description('AP@0.5 of the default detector (FP32 and INT8) on a drive with 3D labels (a PandaSet sequence or an imported recording)')
+    .argument('<source>', 'PandaSet sequence directory (e.g. ../shared/data/pandaset-002) or .mcap recording')
+    .addOption(new Option('--precision <list>', 'comma-separated: fp32,int8 (ignored with --model-card)').default('fp32,int8'))
+    .addOption(modelCardOption())
+    .addOption(dataOption())
+    .addOption(cacheOption())
+    .option('--json', 'print the result as one JSON line last')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (source: string, opts: ModelCliOptions & { precision: string; json?: boolean }) => {
+      const precisions = opts.modelCard ? ['fp32'] : opts.precision.split(',').map((p) => p.trim());
+      for (const p of precisions) if (p !== 'fp32' && p !== 'int8') throw new InvalidArgumentError(`--precision takes fp32 and/or int8, got '${p}'`);
+      let recording = source;
+      if (!source.endsWith('.mcap')) {
+        recording = path.join(await mkdtemp(path.join(os.tmpdir(), 'arhud-eval-')), 'drive.mcap');
+        await importPandaset(source, recording);
+      }
+      const detectors = [];
+      for (const p of precisions) detectors.push({ name: p, detector: (await createDetector(p as DetectChoice, opts, { scoreThreshold: EVAL_SCORE_THRESHOLD }))! });
+      const progress = createProgress('eval', { quiet: opts.quiet });
+      try {
+        const evaluation = await evaluateDetectors(recording, detectors, { onProgress: (d, t) => progress.update(d, t) });
+        progress.stop();
+        process.stdout.write(`${formatEvaluation(evaluation)}\n`);
+        if (opts.json) {
+          const ap = (p: string, c: 'vehicle' | 'person') => evaluation.results[p]?.[c].ap ?? null;
+          process.stdout.write(`${JSON.stringify({ frames: evaluation.frames, groundTruth: evaluation.groundTruth, ...Object.fromEntries(precisions.flatMap((p) => [[`apVehicle${p === 'fp32' ? 'Fp32' : 'Int8'}`, ap(p, 'vehicle')], [`apPerson${p === 'fp32' ? 'Fp32' : 'Int8'}`, ap(p, 'person')]])) })}\n`);
+        }
+      } finally {
+        progress.stop();
+        for (const { detector } of detectors) await detector.dispose();
+      }
     });
 
   program
@@ -240,8 +362,10 @@ export function createProgram(): Command {
     .description('import the PandaSet sample and replay it through the pipeline (the quick-start job)')
     .option('--data <dir>', 'shared data directory', DEFAULT_DATA_DIR)
     .option('--out <dir>', 'where recordings and summaries go', path.join(PROJECT_ROOT, 'out'))
+    .addOption(detectOption())
+    .addOption(cacheOption())
     .option('--json', 'print the replay summary as one JSON line last')
-    .action(async (opts: { data: string; out: string; json?: boolean }) => {
+    .action(async (opts: { data: string; out: string; json?: boolean; detect: DetectChoice; cache: string }) => {
       await mkdir(opts.out, { recursive: true });
       const drive = path.join(opts.out, 'pandaset-002.mcap');
       process.stdout.write(`arhud demo: importing ${path.join(opts.data, 'pandaset-002')} (PandaSet, Hesai & Scale AI, CC BY 4.0)\n`);
@@ -249,7 +373,15 @@ export function createProgram(): Command {
       const imported = await importPandaset(path.join(opts.data, 'pandaset-002'), drive, { onProgress: (d, t) => progress.update(d, t) });
       progress.stop();
       process.stdout.write(`imported ${imported.frames} frames, ${imported.groundTruthObjects} labelled boxes -> ${drive}\n\n`);
-      process.exitCode = await replayCommand(drive, { output: path.join(opts.out, 'pandaset-002.replay.mcap'), speed: 1, afap: true, json: opts.json });
+      process.exitCode = await replayCommand(drive, {
+        output: path.join(opts.out, 'pandaset-002.replay.mcap'),
+        speed: 1,
+        afap: true,
+        json: opts.json,
+        detect: opts.detect,
+        data: opts.data,
+        cache: opts.cache,
+      });
     });
 
   return program;

@@ -129,6 +129,10 @@ export class Detector {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel,
+        // Idle intra-op threads sleep instead of spinning: the cores are shared with decode, ISP,
+        // rendering and other sessions, which spinning workers would starve (measured: a second
+        // session's latency doubles on 2 cores).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
     } catch (error) {
       throw new Error(`${where}: cannot load model '${card.name}' from ${card.modelPath} with provider '${executionProvider}': ${(error as Error).message}`, { cause: error });

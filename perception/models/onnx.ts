@@ -60,6 +60,8 @@ export interface OnnxValueInfo {
   elemType: OnnxDataType;
   /** Sizes; a string is a symbolic dimension (e.g. 'batch'). */
   shape: (number | string)[];
+  /** True when even the rank is unknown (no shape in the proto; `shape` is then []). */
+  shapeUnknown?: boolean;
 }
 
 export interface OnnxGraph {
@@ -291,7 +293,7 @@ function valueInfoToProto(info: OnnxValueInfo): Record<string, unknown> {
     type: {
       tensor_type: {
         elem_type: DATA_TYPE_CODE[info.elemType],
-        shape: { dim: info.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+        ...(info.shapeUnknown ? {} : { shape: { dim: info.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } }),
       },
     },
   };
@@ -412,6 +414,7 @@ function valueInfoFromProto(wire: ValueInfoWire, where: string): OnnxValueInfo {
     name: wire.name ?? '',
     elemType,
     shape: (tensorType?.shape?.dim ?? []).map((d) => (d.dim_param ? d.dim_param : toNumber(d.dim_value))),
+    ...(tensorType && !tensorType.shape ? { shapeUnknown: true } : {}),
   };
 }
 

@@ -9,11 +9,11 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { DATA_DIR, PROJECT_ROOT } from '../support/data.js';
 
 const run = promisify(execFile);
-const ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-const DATA = process.env.ARHUD_DATA ?? path.resolve(ROOT, '../shared/data');
+const ROOT = PROJECT_ROOT;
+const DATA = DATA_DIR;
 const CLI = path.join(ROOT, 'bin/arhud');
 export const RUNS = 3;
 export const LOOPS = 10;
@@ -44,7 +44,7 @@ export async function replayBenchmark(): Promise<Record<string, unknown>> {
   }
   const runs: ReplaySummaryJson[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const { stdout } = await run(process.execPath, ['--expose-gc', CLI, 'replay', drive, '--afap', '--loop', String(LOOPS), '--json', '-q', '-o', path.join(outDir, 'replay.mcap')], {
+    const { stdout } = await run(process.execPath, ['--expose-gc', CLI, 'replay', drive, '--afap', '--detect', 'none', '--loop', String(LOOPS), '--json', '-q', '-o', path.join(outDir, 'replay.mcap')], {
       maxBuffer: 16 * 1024 * 1024,
     });
     const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as ReplaySummaryJson;

@@ -2,9 +2,11 @@
  * Benchmarks: `npm run bench -- NAME [--json]`. Each prints its figures; with --json the last
  * stdout line is one JSON object. Speed targets live here, never in timed tests.
  */
+import { detectBenchmark } from './detect.js';
 import { replayBenchmark } from './replay.js';
 
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
+  detect: detectBenchmark,
   replay: replayBenchmark,
 };
 

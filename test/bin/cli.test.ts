@@ -27,7 +27,7 @@ function arhud(args: string[], options: { onSpawn?: (child: ReturnType<typeof sp
 }
 
 describe('arhud CLI', () => {
-  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']]])('%j --help prints usage and exits 0', async (args) => {
+  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']]])('%j --help prints usage and exits 0', async (args) => {
     const run = await arhud([...args, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Usage: arhud/);
@@ -44,7 +44,7 @@ describe('arhud CLI', () => {
   });
 
   it('prints one error line naming the file for a missing recording', async () => {
-    const run = await arhud(['replay', '/nonexistent/drive.mcap', '--afap']);
+    const run = await arhud(['replay', '/nonexistent/drive.mcap', '--afap', '--detect', 'none']);
     expect(run.code).toBe(1);
     expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^arhud replay: \/nonexistent\/drive\.mcap: cannot open \(ENOENT/)]);
   });
@@ -59,7 +59,7 @@ describe('arhud CLI', () => {
   it('SIGINT during a paced replay leaves a valid, finalized output recording and exits 130', async () => {
     const drive = await importedPandasetDrive();
     const output = path.join(await tempDir(), 'interrupted.mcap');
-    const run = await arhud(['replay', drive, '--speed', '1', '-o', output], {
+    const run = await arhud(['replay', drive, '--speed', '1', '--detect', 'none', '-o', output], {
       onSpawn: (child) => {
         // Interrupt once the replay is under way (the output file exists and frames are flowing).
         void vi

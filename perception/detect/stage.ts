@@ -1,0 +1,64 @@
+/**
+ * Detection as a pipeline stage: runs the Detector on each frame's image (every n-th frame when
+ * asked; frames in between carry no detections rather than stale ones) and writes the boxes to
+ * recordings as foxglove.ImageAnnotations.
+ */
+import { stage, TOPIC_DETECTIONS, imageBoxesCodec, type LabelledBox, type RgbaColor } from '../../pipeline/index.js';
+import type { ReplayExtensionFactory } from '../../pipeline/replay.js';
+import type { Detector } from './detector.js';
+import type { Detection, HudClass } from './types.js';
+
+declare module '../../pipeline/frame.js' {
+  interface Frame {
+    /** Set by the detect stage: boxes in this frame's image pixels; undefined when the stage skipped it. */
+    detections?: Detection[];
+  }
+}
+
+/** Box colours per HUD class in recordings (other classes grey). */
+const CLASS_COLORS: Record<HudClass, RgbaColor> = {
+  person: { r: 1, g: 0.25, b: 0.25, a: 1 },
+  bicycle: { r: 1, g: 0.6, b: 0.1, a: 1 },
+  motorcycle: { r: 1, g: 0.6, b: 0.1, a: 1 },
+  car: { r: 0.2, g: 0.8, b: 1, a: 1 },
+  bus: { r: 0.4, g: 0.6, b: 1, a: 1 },
+  truck: { r: 0.4, g: 0.6, b: 1, a: 1 },
+};
+const OTHER_COLOR: RgbaColor = { r: 0.7, g: 0.7, b: 0.7, a: 1 };
+
+export interface DetectStageOptions {
+  /** Run the detector on every n-th frame (1 = all). Default 1. */
+  everyNthFrame?: number;
+}
+
+/** Boxes of `detections` for foxglove.ImageAnnotations. */
+export function labelledBoxes(detections: readonly Detection[]): LabelledBox[] {
+  return detections.map((d) => ({
+    label: d.className,
+    score: Math.round(d.score * 1e4) / 1e4,
+    box: d.box.map((v) => Math.round(v * 100) / 100) as [number, number, number, number],
+    color: d.hudClass ? CLASS_COLORS[d.hudClass] : OTHER_COLOR,
+  }));
+}
+
+/** The detect stage plus its '/camera/front/detections' output, for runReplay. */
+export function detectExtension(detector: Detector, options: DetectStageOptions = {}): ReplayExtensionFactory {
+  const every = options.everyNthFrame ?? 1;
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`detectExtension: 'everyNthFrame' must be an integer >= 1, got ${every}`);
+  return ({ clock, metrics }) => ({
+    stages: [
+      stage(
+        'detect',
+        async (frame) => {
+          if (frame.seq % every !== 0) return;
+          frame.detections = await detector.detect(frame.image);
+        },
+        { clock, metrics },
+      ),
+    ],
+    writeOutputs: async (frame, writer, logTimeNs) => {
+      if (!frame.detections) return;
+      await writer.write(TOPIC_DETECTIONS, imageBoxesCodec, logTimeNs, { tNs: frame.tCaptureNs, boxes: labelledBoxes(frame.detections) });
+    },
+  });
+}
