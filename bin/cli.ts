@@ -22,6 +22,15 @@ import { loadModelCard, type ModelCard } from '../perception/detect/model-card.j
 import { detectExtension } from '../perception/detect/stage.js';
 import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
 import { QDQ_REPORT_FILE, ensureDefaultDetector, type DefaultDetector } from '../perception/models/default-detector.js';
+import { HudRenderer } from '../render/hud-renderer.js';
+import { parseHudScene } from '../render/hud-scene.js';
+import { HudOptics } from '../render/optics.js';
+import { HUD_OPTICS_DEFAULTS, loadHudOpticsConfig } from '../render/optics-config.js';
+import { HudOverlayScene } from '../render/overlay-scene.js';
+import { renderExtension } from '../render/render-stage.js';
+import { renderHudSceneToPng } from '../render/render-scene.js';
+import { EyeboxWarp, loadWarpMap } from '../render/warp-map.js';
+import { WarpMesh } from '../render/warp-mesh.js';
 import { createProgress } from './progress.js';
 
 const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -129,7 +138,20 @@ async function createDetector(choice: DetectChoice, opts: ModelCliOptions, cardO
   return Detector.create({ ...(choice === 'int8' ? cards.int8Card : cards.fp32Card), ...cardOverrides });
 }
 
-interface ReplayCliOptions extends ModelCliOptions {
+interface HudCliOptions {
+  optics?: string;
+  warp?: string;
+}
+
+/** Optics from a config file (or the defaults) and the warp mesh for the eyebox centre (or identity). */
+async function hudSetup(opts: HudCliOptions): Promise<{ optics: HudOptics; warp: WarpMesh }> {
+  const optics = new HudOptics(opts.optics ? await loadHudOpticsConfig(opts.optics) : HUD_OPTICS_DEFAULTS);
+  const warp = opts.warp ? new EyeboxWarp(await loadWarpMap(opts.warp)).meshFor(optics.eyeboxCentreM) : WarpMesh.identity();
+  return { optics, warp };
+}
+
+interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
+  hud?: boolean;
   detect: DetectChoice;
   output?: string;
   speed: number;
@@ -146,11 +168,16 @@ interface ReplayCliOptions extends ModelCliOptions {
 async function replayCommand(input: string, opts: ReplayCliOptions): Promise<number> {
   const interrupt = new Interrupt();
   const detector = await createDetector(opts.detect, opts);
+  const hud = opts.hud ? await hudSetup(opts) : undefined;
+  const renderer = hud ? await HudRenderer.create({ widthPx: hud.optics.panel.widthPx, heightPx: hud.optics.panel.heightPx }) : undefined;
   const progress = createProgress('replay', { quiet: opts.quiet });
   try {
     const output = opts.output ?? defaultReplayOutput(input);
+    const extensions = [];
+    if (detector) extensions.push(detectExtension(detector));
+    if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
     const summary = await runReplay({
-      extensions: detector ? [detectExtension(detector)] : [],
+      extensions,
       input,
       output,
       pacing: opts.afap ? 'afap' : { speed: opts.speed },
@@ -171,6 +198,7 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
     progress.stop();
     interrupt.dispose();
     await detector?.dispose();
+    renderer?.dispose();
   }
 }
 
@@ -273,6 +301,9 @@ export function createProgram(): Command {
     .option('--strict', 'stop at the first corrupt or out-of-order message instead of skipping it')
     .addOption(detectOption())
     .addOption(modelCardOption())
+    .option('--hud', 'render HUD frames (headless WebGPU) into /hud/frame')
+    .option('--optics <file>', 'HUD optics config (JSON); default optics otherwise')
+    .option('--warp <file>', 'windshield warp map (JSON); no pre-warp otherwise')
     .addOption(dataOption())
     .addOption(cacheOption())
     .option('--json', 'print the summary as one JSON line last')
@@ -358,6 +389,21 @@ export function createProgram(): Command {
     });
 
   program
+    .command('render')
+    .description('render one HudScene (JSON) to a PNG of the HUD panel, for inspection')
+    .requiredOption('--scene <file>', 'HudScene JSON')
+    .requiredOption('-o, --output <file>', 'output PNG')
+    .option('--optics <file>', 'HUD optics config (JSON)')
+    .option('--warp <file>', 'windshield warp map (JSON)')
+    .action(async (opts: HudCliOptions & { scene: string; output: string }) => {
+      const scene = parseHudScene(await readFile(opts.scene, 'utf8'), opts.scene);
+      const { optics, warp } = await hudSetup(opts);
+      const png = await renderHudSceneToPng(scene, { optics, warp, displayTimeNs: scene.tCaptureNs });
+      await writeFile(opts.output, png);
+      process.stdout.write(`rendered ${scene.primitives.length} primitive(s) -> ${opts.output}\n`);
+    });
+
+  program
     .command('demo')
     .description('import the PandaSet sample and replay it through the pipeline (the quick-start job)')
     .option('--data <dir>', 'shared data directory', DEFAULT_DATA_DIR)
@@ -381,6 +427,7 @@ export function createProgram(): Command {
         detect: opts.detect,
         data: opts.data,
         cache: opts.cache,
+        hud: true,
       });
     });
 

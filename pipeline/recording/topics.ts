@@ -16,6 +16,7 @@ export const TOPIC_VEHICLE_STATE = '/vehicle/state';
 export const TOPIC_GROUND_TRUTH = '/ground_truth/objects';
 export const TOPIC_FRAME_REPORT = '/pipeline/frame';
 export const TOPIC_DETECTIONS = '/camera/front/detections';
+export const TOPIC_HUD_FRAME = '/hud/frame';
 
 /** Thrown when a payload does not match its topic's schema; names the failing field. */
 export class PayloadError extends TypeError {
@@ -471,4 +472,5 @@ export const CODECS_BY_TOPIC: ReadonlyMap<string, TopicCodec<unknown>> = new Map
   [TOPIC_GROUND_TRUTH, groundTruthObjectsCodec as TopicCodec<unknown>],
   [TOPIC_FRAME_REPORT, frameReportCodec as TopicCodec<unknown>],
   [TOPIC_DETECTIONS, imageBoxesCodec as TopicCodec<unknown>],
+  [TOPIC_HUD_FRAME, compressedImageCodec as TopicCodec<unknown>],
 ]);

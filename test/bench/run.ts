@@ -3,10 +3,12 @@
  * stdout line is one JSON object. Speed targets live here, never in timed tests.
  */
 import { detectBenchmark } from './detect.js';
+import { renderBenchmark } from './render.js';
 import { replayBenchmark } from './replay.js';
 
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   detect: detectBenchmark,
+  render: renderBenchmark,
   replay: replayBenchmark,
 };
 

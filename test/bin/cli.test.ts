@@ -27,7 +27,7 @@ function arhud(args: string[], options: { onSpawn?: (child: ReturnType<typeof sp
 }
 
 describe('arhud CLI', () => {
-  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']]])('%j --help prints usage and exits 0', async (args) => {
+  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['render']]])('%j --help prints usage and exits 0', async (args) => {
     const run = await arhud([...args, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Usage: arhud/);

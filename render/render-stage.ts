@@ -1,0 +1,80 @@
+/**
+ * Rendering as a pipeline stage: builds the HudScene for a frame, updates the overlay scene for the
+ * predicted display time, renders it through the warp mesh, and keeps the panel image as PNG so
+ * replay writes it to the output recording ('/hud/frame', foxglove.CompressedImage).
+ */
+import type * as THREE from 'three/webgpu';
+import { stage, TOPIC_HUD_FRAME, compressedImageCodec, type Frame } from '../pipeline/index.js';
+import type { ReplayExtensionFactory } from '../pipeline/replay.js';
+import type { HudRenderer } from './hud-renderer.js';
+import { encodePanelPng } from './render-scene.js';
+import { HUD_SCENE_VERSION, type HudScene } from './hud-scene.js';
+import type { WarpMesh } from './warp-mesh.js';
+
+declare module '../pipeline/frame.js' {
+  interface Frame {
+    /** Set by the render stage: the HUD panel image as PNG. */
+    hudPng?: Uint8Array;
+  }
+}
+
+/** Capture-to-display latency assumed when predicting where to draw (camera, perception, render, link). */
+export const ASSUMED_DISPLAY_LATENCY_NS = 100_000_000n;
+/** How long status content from one frame stays valid. */
+export const STATUS_VALIDITY_NS = 300_000_000n;
+
+/** What the render stage needs of an overlay scene (HudOverlayScene implements it). */
+export interface OverlayScene {
+  readonly scene: THREE.Scene;
+  readonly camera: THREE.Camera;
+  update(hudScene: HudScene, displayTimeNs: bigint, motion?: { speedMps: number; yawRateRps: number; dtS: number }): void;
+}
+
+/**
+ * The scene the pipeline can say today: vehicle speed on the near plane. World-registered content
+ * (lanes, objects, warnings) arrives with the world-model and ADAS stages.
+ */
+export function statusScene(frame: Frame): HudScene {
+  return {
+    version: HUD_SCENE_VERSION,
+    tCaptureNs: frame.tCaptureNs,
+    brightness: 'day',
+    degraded: frame.vehicle === undefined,
+    primitives: frame.vehicle ? [{ kind: 'speed', speedMps: Math.max(0, frame.vehicle.speedMps), validUntilNs: frame.tCaptureNs + STATUS_VALIDITY_NS }] : [],
+  };
+}
+
+export interface RenderStageOptions {
+  renderer: HudRenderer;
+  overlay: OverlayScene;
+  warp: WarpMesh;
+  /** Scene for a frame. Default statusScene. */
+  sceneOf?: (frame: Frame) => HudScene;
+}
+
+/** The render stage plus its '/hud/frame' output, for runReplay. */
+export function renderExtension(options: RenderStageOptions): ReplayExtensionFactory {
+  const sceneOf = options.sceneOf ?? statusScene;
+  const { renderer, overlay, warp } = options;
+  let rgba: Uint8Array | undefined;
+  return ({ clock, metrics }) => ({
+    stages: [
+      stage(
+        'render',
+        async (frame) => {
+          const displayTimeNs = frame.tCaptureNs + ASSUMED_DISPLAY_LATENCY_NS;
+          const vehicle = frame.vehicle;
+          overlay.update(sceneOf(frame), displayTimeNs, vehicle ? { speedMps: vehicle.speedMps, yawRateRps: vehicle.yawRateRps, dtS: Number(ASSUMED_DISPLAY_LATENCY_NS) / 1e9 } : undefined);
+          rgba = await renderer.render(overlay.scene, overlay.camera, warp, rgba);
+          // Mostly black panels: fast, small PNGs (the link issue picks the wire encoding).
+          frame.hudPng = await encodePanelPng(rgba, renderer.widthPx, renderer.heightPx, 1);
+        },
+        { clock, metrics },
+      ),
+    ],
+    writeOutputs: async (frame, writer, logTimeNs) => {
+      if (!frame.hudPng) return;
+      await writer.write(TOPIC_HUD_FRAME, compressedImageCodec, logTimeNs, { tNs: frame.tCaptureNs, frameId: 'hud_panel', format: 'png', data: frame.hudPng });
+    },
+  });
+}
