@@ -14,3 +14,4 @@ export { RecordingError, firstLine } from './recording/errors.js';
 export { RecordingReader, type RecordedMessage, type TopicSummary } from './recording/reader.js';
 export { RecordingWriter, type RecordingWriterOptions } from './recording/writer.js';
 export * from './recording/topics.js';
+export { readJsonFile } from './json-file.js';

@@ -11,7 +11,7 @@
  * ground, x forward, y left, z up; metres). Panel pixels: u right, v down, origin at the panel's
  * top-left corner, pixel (i, j) has its centre at (i + 0.5, j + 0.5).
  */
-import { readFile } from 'node:fs/promises';
+import { readJsonFile } from '../pipeline/index.js';
 import { Ajv, type ErrorObject } from 'ajv';
 
 /** A point or vector in the vehicle frame (x forward, y left, z up), metres. */
@@ -234,17 +234,6 @@ export function parseHudOpticsConfig(json: unknown, source = '(in-memory HUD opt
 
 /** Reads and validates a HUD optics file; errors name the file (and the field, see `parseHudOpticsConfig`). */
 export async function loadHudOpticsConfig(path: string): Promise<HudOpticsConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new Error(`loadHudOpticsConfig: cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SyntaxError(`${path}: not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
+  const json = await readJsonFile(path, 'loadHudOpticsConfig');
   return parseHudOpticsConfig(json, path);
 }

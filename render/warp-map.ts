@@ -18,7 +18,7 @@
  *
  * Frames and units: eye positions in the vehicle frame (ISO 8855: x forward, y left, z up; metres).
  */
-import { readFile } from 'node:fs/promises';
+import { readJsonFile } from '../pipeline/index.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { PANEL_MAX_PX, type Vec3M } from './optics-config.js';
 import { WARP_MIN_COLS, WARP_MIN_ROWS, WarpMesh } from './warp-mesh.js';
@@ -232,18 +232,7 @@ export function parseWarpMap(json: unknown, source = '(in-memory warp map)'): Wa
 
 /** Reads and validates a warp-map file; errors name the file (and the field, see `parseWarpMap`). */
 export async function loadWarpMap(path: string): Promise<WarpMap> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new Error(`loadWarpMap: cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SyntaxError(`${path}: not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
+  const json = await readJsonFile(path, 'loadWarpMap');
   return parseWarpMap(json, path);
 }
 

@@ -4,7 +4,8 @@
  * validated with JSON Schema (ajv) at load; an invalid card is refused with the file and the failing
  * field. Defaults live in `MODEL_CARD_DEFAULTS` and nowhere else.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { readJsonFile } from '../../pipeline/index.js';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 
@@ -254,18 +255,7 @@ export function parseModelCard(json: unknown, cardPath = ''): ModelCard {
 
 /** Reads, validates and completes a card; the model file must exist. */
 export async function loadModelCard(cardPath: string): Promise<ModelCard> {
-  let text: string;
-  try {
-    text = await readFile(cardPath, 'utf8');
-  } catch (error) {
-    throw new Error(`loadModelCard: cannot read ${cardPath}: ${(error as Error).message}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new SyntaxError(`loadModelCard: ${cardPath} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
+  const json = await readJsonFile(cardPath, 'loadModelCard');
   const card = parseModelCard(json, cardPath);
   try {
     await access(card.modelPath);

@@ -108,7 +108,7 @@ describe('HUD optics config', () => {
       await expect(loadHudOpticsConfig(bad)).rejects.toThrow(`${bad}: field 'far.vidM' must be <= 15, got 20`);
       const notJson = join(dir, 'broken.json');
       await writeFile(notJson, '{ far: ');
-      await expect(loadHudOpticsConfig(notJson)).rejects.toThrow(`${notJson}: not valid JSON`);
+      await expect(loadHudOpticsConfig(notJson)).rejects.toThrow(`loadHudOpticsConfig: ${notJson} is not valid JSON`);
       await expect(loadHudOpticsConfig(join(dir, 'missing.json'))).rejects.toThrow(/^loadHudOpticsConfig: cannot read .*missing\.json/);
     });
   });

@@ -118,7 +118,7 @@ describe('warp-map file', () => {
       await writeFile(badPath, JSON.stringify(file));
       await expect(loadWarpMap(badPath)).rejects.toThrow(`${badPath}: field 'grid.cols' must be >= 32, got 8`);
       await writeFile(badPath, '{ nope');
-      await expect(loadWarpMap(badPath)).rejects.toThrow(/bad\.json: not valid JSON/);
+      await expect(loadWarpMap(badPath)).rejects.toThrow(/^loadWarpMap: .*bad\.json is not valid JSON/);
       await expect(loadWarpMap(join(dir, 'missing.json'))).rejects.toThrow(/^loadWarpMap: cannot read .*missing\.json/);
     });
   });
