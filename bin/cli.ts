@@ -22,7 +22,7 @@ import { loadModelCard, type ModelCard } from '../perception/detect/model-card.j
 import { detectExtension } from '../perception/detect/stage.js';
 import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
 import { QDQ_REPORT_FILE, ensureDefaultDetector, type DefaultDetector } from '../perception/models/default-detector.js';
-import { HudRenderer } from '../render/hud-renderer.js';
+import { HudRenderer, type RegionWarp } from '../render/hud-renderer.js';
 import { parseHudScene } from '../render/hud-scene.js';
 import { HudOptics } from '../render/optics.js';
 import { HUD_OPTICS_DEFAULTS, loadHudOpticsConfig } from '../render/optics-config.js';
@@ -141,13 +141,23 @@ async function createDetector(choice: DetectChoice, opts: ModelCliOptions, cardO
 interface HudCliOptions {
   optics?: string;
   warp?: string;
+  warpNear?: string;
 }
 
-/** Optics from a config file (or the defaults) and the warp mesh for the eyebox centre (or identity). */
-async function hudSetup(opts: HudCliOptions): Promise<{ optics: HudOptics; warp: WarpMesh }> {
+/**
+ * Optics from a config file (or the defaults) and each plane's own warp for the eyebox centre, from
+ * its warp-map file, or none (identity) until the windshield is calibrated.
+ */
+async function hudSetup(opts: HudCliOptions): Promise<{ optics: HudOptics; warp: RegionWarp[] }> {
   const optics = new HudOptics(opts.optics ? await loadHudOpticsConfig(opts.optics) : HUD_OPTICS_DEFAULTS);
-  const warp = opts.warp ? new EyeboxWarp(await loadWarpMap(opts.warp)).meshFor(optics.eyeboxCentreM) : WarpMesh.identity();
-  return { optics, warp };
+  const meshFrom = async (file: string | undefined) => (file ? new EyeboxWarp(await loadWarpMap(file)).meshFor(optics.eyeboxCentreM) : WarpMesh.identity());
+  return {
+    optics,
+    warp: [
+      { region: optics.far.region, mesh: await meshFrom(opts.warp) },
+      { region: optics.near.region, mesh: await meshFrom(opts.warpNear) },
+    ],
+  };
 }
 
 interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
@@ -303,7 +313,8 @@ export function createProgram(): Command {
     .addOption(modelCardOption())
     .option('--hud', 'render HUD frames (headless WebGPU) into /hud/frame')
     .option('--optics <file>', 'HUD optics config (JSON); default optics otherwise')
-    .option('--warp <file>', 'windshield warp map (JSON); no pre-warp otherwise')
+    .option('--warp <file>', 'windshield warp map of the far (AR) plane (JSON); no pre-warp otherwise')
+    .option('--warp-near <file>', 'windshield warp map of the near (status) plane (JSON)')
     .addOption(dataOption())
     .addOption(cacheOption())
     .option('--json', 'print the summary as one JSON line last')
@@ -394,7 +405,8 @@ export function createProgram(): Command {
     .requiredOption('--scene <file>', 'HudScene JSON')
     .requiredOption('-o, --output <file>', 'output PNG')
     .option('--optics <file>', 'HUD optics config (JSON)')
-    .option('--warp <file>', 'windshield warp map (JSON)')
+    .option('--warp <file>', 'windshield warp map of the far (AR) plane (JSON)')
+    .option('--warp-near <file>', 'windshield warp map of the near (status) plane (JSON)')
     .action(async (opts: HudCliOptions & { scene: string; output: string }) => {
       const scene = parseHudScene(await readFile(opts.scene, 'utf8'), opts.scene);
       const { optics, warp } = await hudSetup(opts);

@@ -8,6 +8,24 @@ import type { WarpMesh } from './warp-mesh.js';
 
 type Three = typeof THREE_NS;
 
+/** A panel region in pixels (e.g. the far or near plane's). */
+export interface PanelRegion {
+  xPx: number;
+  yPx: number;
+  widthPx: number;
+  heightPx: number;
+}
+
+/**
+ * One plane's own warp: `mesh` positions and UVs are region-local ([0, 1] over `region`), so the far
+ * AR plane and the near status plane each get their windshield pre-distortion, and content never
+ * crosses from one region into the other.
+ */
+export interface RegionWarp {
+  region: PanelRegion;
+  mesh: WarpMesh;
+}
+
 /** Options of HudRenderer.create. */
 export interface HudRendererOptions {
   /** Panel width in pixels; default 1280. */
@@ -47,8 +65,10 @@ export class HudRenderer {
   readonly #warpScene: THREE_NS.Scene;
   readonly #warpCamera: THREE_NS.OrthographicCamera;
   readonly #warpMaterial: THREE_NS.MeshBasicMaterial;
-  #warpMesh: THREE_NS.Mesh | undefined;
-  #warpGrid = '';
+  /** One warp mesh per region, rebuilt only when the region count or a grid size changes. */
+  #warpMeshes: THREE_NS.Mesh[] = [];
+  #warpLayout = '';
+  readonly #wholePanel: PanelRegion;
   readonly #readBuffer: GPUBuffer | undefined;
   readonly #paddedRowBytes: number;
   #busy = false;
@@ -60,6 +80,7 @@ export class HudRenderer {
     this.gpu = gpu;
     this.widthPx = widthPx;
     this.heightPx = heightPx;
+    this.#wholePanel = { xPx: 0, yPx: 0, widthPx, heightPx };
     const targetOptions = { depthBuffer: true, generateMipmaps: false, magFilter: three.LinearFilter, minFilter: three.LinearFilter };
     this.#overlayTarget = new three.RenderTarget(widthPx, heightPx, targetOptions);
     this.#panelTarget = new three.RenderTarget(widthPx, heightPx, { ...targetOptions, depthBuffer: false });
@@ -105,11 +126,12 @@ export class HudRenderer {
   }
 
   /**
-   * Renders `scene` from `camera` into the overlay target, warps it through `warp` into the panel
-   * target and reads it back as RGBA8, row 0 = top of the panel. Writes into `into` when given
-   * (length widthPx * heightPx * 4), else allocates. One render at a time per renderer.
+   * Renders `scene` from `camera` into the overlay target, warps it through `warp` (one mesh over the
+   * whole panel, or one per plane region) into the panel target and reads it back as RGBA8, row 0 =
+   * top of the panel. Writes into `into` when given (length widthPx * heightPx * 4), else allocates.
+   * One render at a time per renderer.
    */
-  async render(scene: THREE_NS.Scene, camera: THREE_NS.Camera, warp: WarpMesh, into?: Uint8Array): Promise<Uint8Array> {
+  async render(scene: THREE_NS.Scene, camera: THREE_NS.Camera, warp: WarpMesh | readonly RegionWarp[], into?: Uint8Array): Promise<Uint8Array> {
     if (this.#disposed) throw new Error('HudRenderer.render: renderer is disposed');
     const bytes = this.widthPx * this.heightPx * BYTES_PER_PIXEL;
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== bytes)) {
@@ -119,7 +141,7 @@ export class HudRenderer {
     this.#busy = true;
     try {
       const out = into ?? new Uint8Array(bytes);
-      this.#updateWarp(warp);
+      this.#updateWarp(Array.isArray(warp) ? (warp as readonly RegionWarp[]) : [{ region: this.#wholePanel, mesh: warp as WarpMesh }]);
       const r = this.#renderer;
       r.setRenderTarget(this.#overlayTarget);
       r.clear();
@@ -139,7 +161,7 @@ export class HudRenderer {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#warpMesh?.geometry.dispose();
+    for (const mesh of this.#warpMeshes) mesh.geometry.dispose();
     this.#warpMaterial.dispose();
     this.#overlayTarget.dispose();
     this.#panelTarget.dispose();
@@ -147,43 +169,60 @@ export class HudRenderer {
     void this.#renderer.dispose(); // typed as returning a promise in @types/three; nothing to wait for
   }
 
-  /** Copies the mesh into the warp geometry (rebuilt only when the grid size changes). */
-  #updateWarp(warp: WarpMesh): void {
+  /** Copies each region's mesh into its warp geometry (rebuilt only when the layout changes). */
+  #updateWarp(warps: readonly RegionWarp[]): void {
     const three = this.#three;
-    const grid = `${warp.cols}x${warp.rows}`;
-    if (this.#warpMesh === undefined || this.#warpGrid !== grid) {
-      if (this.#warpMesh !== undefined) {
-        this.#warpScene.remove(this.#warpMesh);
-        this.#warpMesh.geometry.dispose();
+    if (warps.length === 0) throw new RangeError('HudRenderer.render: \'warp\' needs at least one region');
+    for (const [i, { region }] of warps.entries()) {
+      const inside = region.xPx >= 0 && region.yPx >= 0 && region.widthPx > 0 && region.heightPx > 0 && region.xPx + region.widthPx <= this.widthPx && region.yPx + region.heightPx <= this.heightPx;
+      if (!inside) throw new RangeError(`HudRenderer.render: 'warp[${i}].region' must lie inside the ${this.widthPx}x${this.heightPx} panel`);
+    }
+    const layout = warps.map((w) => `${w.mesh.cols}x${w.mesh.rows}`).join(',');
+    if (layout !== this.#warpLayout) {
+      for (const mesh of this.#warpMeshes) {
+        this.#warpScene.remove(mesh);
+        mesh.geometry.dispose();
       }
-      const geometry = new three.BufferGeometry();
-      geometry.setAttribute('position', new three.BufferAttribute(new Float32Array(warp.vertexCount * 3), 3));
-      geometry.setAttribute('uv', new three.BufferAttribute(new Float32Array(warp.vertexCount * 2), 2));
-      geometry.setIndex(new three.BufferAttribute(warp.indices.slice(), 1));
-      this.#warpMesh = new three.Mesh(geometry, this.#warpMaterial);
-      this.#warpMesh.frustumCulled = false;
-      this.#warpScene.add(this.#warpMesh);
-      this.#warpGrid = grid;
+      this.#warpMeshes = warps.map(({ mesh: warp }) => {
+        const geometry = new three.BufferGeometry();
+        geometry.setAttribute('position', new three.BufferAttribute(new Float32Array(warp.vertexCount * 3), 3));
+        geometry.setAttribute('uv', new three.BufferAttribute(new Float32Array(warp.vertexCount * 2), 2));
+        geometry.setIndex(new three.BufferAttribute(warp.indices.slice(), 1));
+        const mesh = new three.Mesh(geometry, this.#warpMaterial);
+        mesh.frustumCulled = false;
+        this.#warpScene.add(mesh);
+        return mesh;
+      });
+      this.#warpLayout = layout;
     }
-    const geometry = this.#warpMesh.geometry;
-    const pos = geometry.getAttribute('position') as THREE_NS.BufferAttribute;
-    const uv = geometry.getAttribute('uv') as THREE_NS.BufferAttribute;
-    const p = pos.array as Float32Array;
-    const t = uv.array as Float32Array;
-    const src = warp.positions;
-    const srcUv = warp.uvs;
-    for (let k = 0, n = warp.vertexCount; k < n; k++) {
-      // Positions: mesh is y-down, the warp camera y-up. UVs: sampling a render-target texture on
-      // Dawn addresses texture memory, whose row 0 is the top of the image (same top-down
-      // orientation as the readback), so the mesh's top-down v is passed through unflipped.
-      p[3 * k] = src[2 * k] ?? 0;
-      p[3 * k + 1] = 1 - (src[2 * k + 1] ?? 0);
-      p[3 * k + 2] = 0;
-      t[2 * k] = srcUv[2 * k] ?? 0;
-      t[2 * k + 1] = srcUv[2 * k + 1] ?? 0;
+    const panelW = this.widthPx;
+    const panelH = this.heightPx;
+    for (const [i, { region, mesh: warp }] of warps.entries()) {
+      const geometry = this.#warpMeshes[i]!.geometry;
+      const pos = geometry.getAttribute('position') as THREE_NS.BufferAttribute;
+      const uv = geometry.getAttribute('uv') as THREE_NS.BufferAttribute;
+      const p = pos.array as Float32Array;
+      const t = uv.array as Float32Array;
+      const src = warp.positions;
+      const srcUv = warp.uvs;
+      // Region-local [0, 1] -> panel [0, 1], for both where a vertex sits and what it samples.
+      const x0 = region.xPx / panelW;
+      const y0 = region.yPx / panelH;
+      const sx = region.widthPx / panelW;
+      const sy = region.heightPx / panelH;
+      for (let k = 0, n = warp.vertexCount; k < n; k++) {
+        // Positions: mesh is y-down, the warp camera y-up. UVs: sampling a render-target texture on
+        // Dawn addresses texture memory, whose row 0 is the top of the image (same top-down
+        // orientation as the readback), so the mesh's top-down v is passed through unflipped.
+        p[3 * k] = x0 + sx * (src[2 * k] ?? 0);
+        p[3 * k + 1] = 1 - (y0 + sy * (src[2 * k + 1] ?? 0));
+        p[3 * k + 2] = 0;
+        t[2 * k] = x0 + sx * (srcUv[2 * k] ?? 0);
+        t[2 * k + 1] = y0 + sy * (srcUv[2 * k + 1] ?? 0);
+      }
+      pos.needsUpdate = true;
+      uv.needsUpdate = true;
     }
-    pos.needsUpdate = true;
-    uv.needsUpdate = true;
   }
 
   async #readback(out: Uint8Array): Promise<void> {

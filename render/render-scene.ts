@@ -3,7 +3,7 @@
  * and golden-image tests: overlay scene -> HudRenderer (overlay pass, warp pass, readback) -> PNG.
  */
 import sharp from 'sharp';
-import { HudRenderer } from './hud-renderer.js';
+import { HudRenderer, type RegionWarp } from './hud-renderer.js';
 import { HudOptics } from './optics.js';
 import { HUD_OPTICS_DEFAULTS } from './optics-config.js';
 import { HudOverlayScene, type HudMotion } from './overlay-scene.js';
@@ -15,7 +15,8 @@ export interface RenderHudSceneOptions {
   /** Optics model; default `new HudOptics(HUD_OPTICS_DEFAULTS)`. */
   optics?: HudOptics;
   /** Windshield pre-warp; default the identity warp. */
-  warp?: WarpMesh;
+  /** One mesh over the panel, or one per plane region. Default: no pre-warp. */
+  warp?: WarpMesh | readonly RegionWarp[];
   /** Display time; default the scene's capture time (`tCaptureNs`). */
   displayTimeNs?: bigint;
   /** Motion for latency compensation; default none (content drawn where it was captured). */

@@ -6,7 +6,7 @@
 import type * as THREE from 'three/webgpu';
 import { stage, TOPIC_HUD_FRAME, compressedImageCodec, type Frame } from '../pipeline/index.js';
 import type { ReplayExtensionFactory } from '../pipeline/replay.js';
-import type { HudRenderer } from './hud-renderer.js';
+import type { HudRenderer, RegionWarp } from './hud-renderer.js';
 import { encodePanelPng } from './render-scene.js';
 import { HUD_SCENE_VERSION, type HudScene } from './hud-scene.js';
 import type { WarpMesh } from './warp-mesh.js';
@@ -47,7 +47,8 @@ export function statusScene(frame: Frame): HudScene {
 export interface RenderStageOptions {
   renderer: HudRenderer;
   overlay: OverlayScene;
-  warp: WarpMesh;
+  /** One mesh over the panel, or one per plane region. */
+  warp: WarpMesh | readonly RegionWarp[];
   /** Scene for a frame. Default statusScene. */
   sceneOf?: (frame: Frame) => HudScene;
 }

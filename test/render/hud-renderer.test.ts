@@ -208,3 +208,44 @@ describe('installHeadlessWebGpu', () => {
     expect(noAdapterMessage('auto', ['vulkan', 'opengles'])).toMatch(/tried vulkan, opengles.*Vulkan driver.*libegl-mesa0/);
   });
 });
+
+describe('HudRenderer (one warp per plane region)', () => {
+  const far = { xPx: 0, yPx: 0, widthPx: W, heightPx: 360 };
+  const near = { xPx: 440, yPx: 360, widthPx: 400, heightPx: 120 };
+
+  it('warps each region with its own mesh and never carries content across regions', async () => {
+    expect(H).toBe(480);
+    const scene = new THREE.Scene();
+    // Content everywhere (a full-panel white quad) plus a red marker inside the near region.
+    scene.add(quad(0, 0, W, H, 0xffffff));
+    const marker = quad(600, 400, 40, 20, 0xff0000);
+    marker.position.z = 1;
+    scene.add(marker);
+    const out = await hud.render(scene, pixelCamera(), [
+      { region: far, mesh: WarpMesh.radial(32, 16, -0.1, far.widthPx / far.heightPx) },
+      { region: near, mesh: WarpMesh.identity(32, 16) },
+    ], frame);
+    // Outside both regions nothing is drawn: black, no light.
+    expect(px(out, 100, 420)).toEqual([0, 0, 0, 0]);
+    expect(px(out, 1200, 470)).toEqual([0, 0, 0, 0]);
+    // The near region is unwarped: its red (not white) marker is exactly where it was drawn.
+    let n = 0, sx = 0, sy = 0;
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const [r, g] = px(out, x, y);
+        if (r > 127 && g < 128) { n++; sx += x + 0.5; sy += y + 0.5; }
+      }
+    }
+    expect(n).toBe(40 * 20);
+    expect(sx / n).toBeCloseTo(620, 6);
+    expect(sy / n).toBeCloseTo(410, 6);
+    // The far region keeps its content (white at its centre) under its own barrel warp.
+    expect(px(out, 640, 180)).toEqual([255, 255, 255, 255]);
+  });
+
+  it('refuses a region outside the panel, naming it', async () => {
+    await expect(hud.render(new THREE.Scene(), pixelCamera(), [{ region: { xPx: 0, yPx: 400, widthPx: W, heightPx: 100 }, mesh: WarpMesh.identity() }], frame)).rejects.toThrow(
+      `HudRenderer.render: 'warp[0].region' must lie inside the ${W}x${H} panel`,
+    );
+  });
+});
