@@ -23,29 +23,20 @@ import { QUANTIZATION_METADATA_KEY, planQuantization, quantizeStatic, roundHalfE
 import { convertTfjsGraphModel } from '../../perception/models/tfjs-converter.js';
 import { PANDASET_DIR, PROJECT_ROOT } from '../support/data.js';
 import { thrownBy } from '../support/errors.js';
+import { seededRandom } from '../support/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small seeded CNN with the default detector's op mix: Conv (+ depthwise), Relu, Clip (Relu6),
 // hard-swish (Add 3, Clip, Mul, Mul 1/6), SE block (ReduceMean, Conv, Relu, Conv, Sigmoid, Mul),
 // residual Add, Resize, Concat, two heads (Sigmoid heat map, linear sizes).
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const gaussian = (rand: () => number) => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 
 const SIZE = 64;
 
 function smallCnn(seed = 1): OnnxModel {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const g = new OnnxGraphBuilder('small-cnn');
   const x = g.addInput('x', 'float32', [1, 3, SIZE, SIZE]);
   const scalar = (name: string, v: number) => g.addInitializer(name, 'float32', [], Float32Array.of(v));
@@ -86,7 +77,7 @@ const CONV_COUNT = 10;
 
 /** A smooth, image-like NCHW input in 0..255 (a few plane waves plus noise, rounded to integers). */
 function syntheticImage(seed: number): Float32Array {
-  const rand = mulberry32(seed * 7919 + 17);
+  const rand = seededRandom(seed * 7919 + 17);
   const out = new Float32Array(3 * SIZE * SIZE);
   const waves = Array.from({ length: 6 }, () => ({ fx: rand() * 0.3, fy: rand() * 0.3, phase: rand() * 6.28, amplitude: 20 + rand() * 40, channel: Math.floor(rand() * 3) }));
   for (let c = 0; c < 3; c++) {
