@@ -15,3 +15,4 @@ export { RecordingReader, type RecordedMessage, type TopicSummary } from './reco
 export { RecordingWriter, type RecordingWriterOptions } from './recording/writer.js';
 export * from './recording/topics.js';
 export { readJsonFile } from './json-file.js';
+export { schemaError, shownValue, valueAtPath } from './schema-error.js';

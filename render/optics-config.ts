@@ -11,8 +11,8 @@
  * ground, x forward, y left, z up; metres). Panel pixels: u right, v down, origin at the panel's
  * top-left corner, pixel (i, j) has its centre at (i + 0.5, j + 0.5).
  */
-import { readJsonFile } from '../pipeline/index.js';
-import { Ajv, type ErrorObject } from 'ajv';
+import { readJsonFile, schemaError } from '../pipeline/index.js';
+import { Ajv } from 'ajv';
 
 /** A point or vector in the vehicle frame (x forward, y left, z up), metres. */
 export interface Vec3M {
@@ -157,33 +157,6 @@ export const HUD_OPTICS_SCHEMA = {
 
 const ajv = new Ajv({ strict: true, allErrors: false });
 const validateOptics = ajv.compile(HUD_OPTICS_SCHEMA);
-
-/** Keywords whose failure means a value is out of range (RangeError) rather than of the wrong kind (TypeError). */
-const RANGE_KEYWORDS = new Set(['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']);
-
-function fieldOf(instancePath: string): string {
-  return instancePath.split('/').slice(1).join('.');
-}
-
-function valueAt(json: unknown, instancePath: string): unknown {
-  let value = json;
-  for (const key of instancePath.split('/').slice(1)) value = (value as Record<string, unknown> | undefined)?.[key];
-  return value;
-}
-
-function schemaError(source: string, error: ErrorObject, json: unknown): TypeError | RangeError {
-  let field = fieldOf(error.instancePath);
-  let what: string;
-  if (error.keyword === 'additionalProperties') {
-    const extra = (error.params as { additionalProperty: string }).additionalProperty;
-    field = field ? `${field}.${extra}` : extra;
-    what = 'is not a known field';
-  } else {
-    what = `${error.message ?? 'is invalid'}, got ${JSON.stringify(valueAt(json, error.instancePath))}`;
-  }
-  const message = `${source}: field '${field || '(root)'}' ${what}`;
-  return RANGE_KEYWORDS.has(error.keyword) ? new RangeError(message) : new TypeError(message);
-}
 
 type PartialDeep<T> = { [K in keyof T]?: T[K] extends object ? PartialDeep<T[K]> : T[K] };
 

@@ -18,8 +18,8 @@
  *
  * Frames and units: eye positions in the vehicle frame (ISO 8855: x forward, y left, z up; metres).
  */
-import { readJsonFile } from '../pipeline/index.js';
-import { Ajv, type ErrorObject } from 'ajv';
+import { readJsonFile, schemaError, shownValue as shown } from '../pipeline/index.js';
+import { Ajv } from 'ajv';
 import { PANEL_MAX_PX, type Vec3M } from './optics-config.js';
 import { WARP_MIN_COLS, WARP_MIN_ROWS, WarpMesh } from './warp-mesh.js';
 
@@ -135,39 +135,6 @@ interface WarpMapFileV1 {
 // strictNumbers: NaN and Infinity are not numbers (a warp map built in memory may carry them).
 const ajv = new Ajv({ strict: true, allErrors: false, strictNumbers: true });
 const validateWarpMap = ajv.compile(WARP_MAP_SCHEMA);
-
-const RANGE_KEYWORDS = new Set(['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minItems', 'maxItems', 'const']);
-
-function valueAt(json: unknown, instancePath: string): unknown {
-  let value = json;
-  for (const key of instancePath.split('/').slice(1)) value = (value as Record<string, unknown> | undefined)?.[key];
-  return value;
-}
-
-function shown(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function schemaError(source: string, error: ErrorObject, json: unknown): TypeError | RangeError {
-  let field = error.instancePath.split('/').slice(1).join('.');
-  let what: string;
-  if (error.keyword === 'additionalProperties') {
-    const extra = (error.params as { additionalProperty: string }).additionalProperty;
-    field = field ? `${field}.${extra}` : extra;
-    what = 'is not a known field';
-  } else if (error.keyword === 'required') {
-    const missing = (error.params as { missingProperty: string }).missingProperty;
-    field = field ? `${field}.${missing}` : missing;
-    what = 'is required';
-  } else {
-    what = `${error.message ?? 'is invalid'}, got ${shown(valueAt(json, error.instancePath))}`;
-  }
-  const message = `${source}: field '${field || '(root)'}' ${what}`;
-  return RANGE_KEYWORDS.has(error.keyword) ? new RangeError(message) : new TypeError(message);
-}
 
 /**
  * Validates a parsed warp-map file and builds its meshes. `source` names the file in errors.
