@@ -17,3 +17,4 @@ export { BLUR_LIMIT_PX, detectChessboard, estimateEdgeBlurPx, type BoardSize, ty
 export { gaussianBlur, loadGrayImage, sampleBilinear, type GrayImage } from './image.js';
 export { refineCorners, SUBPIXEL_EPSILON_PX, SUBPIXEL_HALF_WINDOW_PX, SUBPIXEL_MAX_ITERATIONS, type SubpixelOptions } from './subpixel.js';
 export { fitHomography, focalFromHomographies, orthonormalise, poseFromHomography, zhangIntrinsics } from './zhang.js';
+export { cameraResidualGrid, REPORT_GRID_COLS, REPORT_GRID_ROWS, writeCameraReport, type CameraResidualGrid } from './report.js';
