@@ -31,6 +31,7 @@ import { renderExtension } from '../render/render-stage.js';
 import { renderHudSceneToPng } from '../render/render-scene.js';
 import { EyeboxWarp, loadWarpMap } from '../render/warp-map.js';
 import { WarpMesh } from '../render/warp-mesh.js';
+import { addCalibrateCommands } from './calibrate.js';
 import { createProgress } from './progress.js';
 
 const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -414,6 +415,8 @@ export function createProgram(): Command {
       await writeFile(opts.output, png);
       process.stdout.write(`rendered ${scene.primitives.length} primitive(s) -> ${opts.output}\n`);
     });
+
+  addCalibrateCommands(program);
 
   program
     .command('demo')

@@ -7,6 +7,7 @@ import { installHeadlessWebGpu, type HeadlessBackend, type HeadlessWebGpuInfo } 
 import type { WarpMesh } from './warp-mesh.js';
 
 type Three = typeof THREE_NS;
+type Tsl = typeof import('three/tsl');
 
 /** A panel region in pixels (e.g. the far or near plane's). */
 export interface PanelRegion {
@@ -64,7 +65,10 @@ export class HudRenderer {
   readonly #panelTarget: THREE_NS.RenderTarget;
   readonly #warpScene: THREE_NS.Scene;
   readonly #warpCamera: THREE_NS.OrthographicCamera;
-  readonly #warpMaterial: THREE_NS.MeshBasicMaterial;
+  readonly #tsl: Tsl;
+  /** One material per region: samples the overlay only inside the region's own part of it. */
+  #warpMaterials: THREE_NS.MeshBasicNodeMaterial[] = [];
+  #regionBounds: THREE_NS.Vector4[] = [];
   /** One warp mesh per region, rebuilt only when the region count or a grid size changes. */
   #warpMeshes: THREE_NS.Mesh[] = [];
   #warpLayout = '';
@@ -74,8 +78,9 @@ export class HudRenderer {
   #busy = false;
   #disposed = false;
 
-  private constructor(three: Three, renderer: THREE_NS.WebGPURenderer, gpu: HeadlessWebGpuInfo, widthPx: number, heightPx: number) {
+  private constructor(three: Three, tsl: Tsl, renderer: THREE_NS.WebGPURenderer, gpu: HeadlessWebGpuInfo, widthPx: number, heightPx: number) {
     this.#three = three;
+    this.#tsl = tsl;
     this.#renderer = renderer;
     this.gpu = gpu;
     this.widthPx = widthPx;
@@ -87,12 +92,6 @@ export class HudRenderer {
     this.#warpScene = new three.Scene();
     // Warp geometry lives in panel units with y up: x in [0, 1], y in [0, 1] (converted from the mesh's y down).
     this.#warpCamera = new three.OrthographicCamera(0, 1, 1, 0, -1, 1);
-    this.#warpMaterial = new three.MeshBasicMaterial({ map: this.#overlayTarget.texture, depthTest: false, depthWrite: false });
-    this.#warpMaterial.toneMapped = false;
-    // Copy the overlay's alpha through as is (an opaque material would write alpha 1 everywhere).
-    this.#warpMaterial.transparent = true;
-    this.#warpMaterial.blending = three.NoBlending;
-
     const backend = renderer.backend as unknown as BackendInternals;
     this.#paddedRowBytes = Math.ceil((widthPx * BYTES_PER_PIXEL) / COPY_ROW_ALIGN) * COPY_ROW_ALIGN;
     if (backend.device !== undefined && typeof backend.get === 'function') {
@@ -117,12 +116,13 @@ export class HudRenderer {
     }
     const gpu = await installHeadlessWebGpu({ backend: options.backend ?? DEFAULTS.backend });
     const three = await import('three/webgpu'); // after the globals above exist
+    const tsl = await import('three/tsl');
     // No DOM: a plain object stands in for the canvas; we only ever render into render targets.
     const canvas = { width: widthPx, height: heightPx, style: {} } as unknown as HTMLCanvasElement;
     const renderer = new three.WebGPURenderer({ canvas, antialias: false, alpha: true });
     await renderer.init();
     renderer.setClearColor(0x000000, 0);
-    return new HudRenderer(three, renderer, gpu, widthPx, heightPx);
+    return new HudRenderer(three, tsl, renderer, gpu, widthPx, heightPx);
   }
 
   /**
@@ -162,7 +162,7 @@ export class HudRenderer {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const mesh of this.#warpMeshes) mesh.geometry.dispose();
-    this.#warpMaterial.dispose();
+    for (const material of this.#warpMaterials) material.dispose();
     this.#overlayTarget.dispose();
     this.#panelTarget.dispose();
     this.#readBuffer?.destroy();
@@ -183,12 +183,15 @@ export class HudRenderer {
         this.#warpScene.remove(mesh);
         mesh.geometry.dispose();
       }
-      this.#warpMeshes = warps.map(({ mesh: warp }) => {
+      for (const material of this.#warpMaterials) material.dispose();
+      this.#regionBounds = warps.map(() => new three.Vector4());
+      this.#warpMaterials = this.#regionBounds.map((bounds) => this.#regionMaterial(bounds));
+      this.#warpMeshes = warps.map(({ mesh: warp }, i) => {
         const geometry = new three.BufferGeometry();
         geometry.setAttribute('position', new three.BufferAttribute(new Float32Array(warp.vertexCount * 3), 3));
         geometry.setAttribute('uv', new three.BufferAttribute(new Float32Array(warp.vertexCount * 2), 2));
         geometry.setIndex(new three.BufferAttribute(warp.indices.slice(), 1));
-        const mesh = new three.Mesh(geometry, this.#warpMaterial);
+        const mesh = new three.Mesh(geometry, this.#warpMaterials[i]!);
         mesh.frustumCulled = false;
         this.#warpScene.add(mesh);
         return mesh;
@@ -210,6 +213,7 @@ export class HudRenderer {
       const y0 = region.yPx / panelH;
       const sx = region.widthPx / panelW;
       const sy = region.heightPx / panelH;
+      this.#regionBounds[i]!.set(x0, y0, x0 + sx, y0 + sy);
       for (let k = 0, n = warp.vertexCount; k < n; k++) {
         // Positions: mesh is y-down, the warp camera y-up. UVs: sampling a render-target texture on
         // Dawn addresses texture memory, whose row 0 is the top of the image (same top-down
@@ -223,6 +227,26 @@ export class HudRenderer {
       pos.needsUpdate = true;
       uv.needsUpdate = true;
     }
+  }
+
+  /**
+   * The warp material of one region: the overlay texture where the uv lies inside the region's
+   * bounds (u0, v0, u1, v1 in overlay uv), black (no light) elsewhere. A calibrated mesh reaches past
+   * its region at the panel's edges; without the mask it would smear edge pixels there, or show the
+   * other plane's content (the near plane's status text in the far plane's corner).
+   */
+  #regionMaterial(bounds: THREE_NS.Vector4): THREE_NS.MeshBasicNodeMaterial {
+    const { texture, uniform, uv, step } = this.#tsl;
+    const b = uniform(bounds);
+    const st = uv();
+    const inside = step(b.x, st.x).mul(step(st.x, b.z)).mul(step(b.y, st.y)).mul(step(st.y, b.w));
+    const material = new this.#three.MeshBasicNodeMaterial({ depthTest: false, depthWrite: false });
+    material.colorNode = texture(this.#overlayTarget.texture, st).mul(inside);
+    material.toneMapped = false;
+    // Copy the overlay's alpha through as is (an opaque material would write alpha 1 everywhere).
+    material.transparent = true;
+    material.blending = this.#three.NoBlending;
+    return material;
   }
 
   async #readback(out: Uint8Array): Promise<void> {

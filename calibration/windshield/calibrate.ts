@@ -10,7 +10,7 @@
  * `warp-map.json` left in the directory from an earlier run is removed, so the renderer can never
  * pick up a rejected or stale calibration by accident.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { HudOpticsConfig, Vec3M } from '../../render/optics-config.js';
@@ -18,6 +18,7 @@ import { HUD_OPTICS_DEFAULTS } from '../../render/optics-config.js';
 import { createEyeRay, createPanelPoint, VirtualImagePlane } from '../../render/optics.js';
 import { parseWarpMap, warpMapToJson, type WarpMap } from '../../render/warp-map.js';
 import { WarpMesh } from '../../render/warp-mesh.js';
+import { rejectedCalibrationPath } from '../report/rejected.js';
 import { CAPTURE_MANIFEST_FILE, loadCaptureManifest, pixelToDirection, projectDirection, type CaptureManifest, type ImagePointPx } from './capture-manifest.js';
 import { detectDots, type GrayImage } from './dot-detection.js';
 import { indexDotGrid } from './dot-grid-index.js';
@@ -44,7 +45,6 @@ export const OUTLIER_ARCMIN = 0.5;
 export const MAX_OUTLIER_FRACTION = 0.05;
 /** Output file names. */
 export const WARP_MAP_FILE = 'warp-map.json';
-export const REJECTED_WARP_MAP_FILE = 'warp-map.rejected.json';
 
 /** Options of calibrateWindshield. */
 export interface WindshieldCalibrationOptions {
@@ -324,21 +324,20 @@ function sampleWarpMap(model: EyeboxWarpModel, manifest: CaptureManifest, option
 }
 
 /**
- * Writes the calibration into `dir`: `warp-map.json` when accepted, else `warp-map.rejected.json`
- * (see the file comment). Returns the path written.
+ * Writes the calibration: an accepted one to `outputPath` (a warp-map file the renderer loads), a
+ * rejected one to `rejectedCalibrationPath(outputPath)` as `{ status, reason, maxResidualArcmin,
+ * warpMap }`, which `loadWarpMap` refuses. Nothing else is touched: a good map already at
+ * `outputPath` survives a rejected recalibration. Returns the path written.
  */
-export async function writeWindshieldCalibration(dir: string, result: WindshieldCalibrationResult): Promise<string> {
+export async function writeWindshieldCalibration(outputPath: string, result: WindshieldCalibrationResult): Promise<string> {
   const text = warpMapToJson(result.warpMap);
   if (result.status === 'accepted') {
-    const path = join(dir, WARP_MAP_FILE);
-    await writeFile(path, text);
-    await rm(join(dir, REJECTED_WARP_MAP_FILE), { force: true });
-    return path;
+    await writeFile(outputPath, text);
+    return outputPath;
   }
-  const path = join(dir, REJECTED_WARP_MAP_FILE);
+  const path = rejectedCalibrationPath(outputPath);
   const wrapper = { status: 'rejected', reason: result.reason ?? 'rejected', maxResidualArcmin: result.maxResidualArcmin, warpMap: JSON.parse(text) as unknown };
   await writeFile(path, JSON.stringify(wrapper) + '\n');
-  await rm(join(dir, WARP_MAP_FILE), { force: true });
   return path;
 }
 

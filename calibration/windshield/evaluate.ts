@@ -9,7 +9,8 @@ import type { Vec3M } from '../../render/optics-config.js';
 import { createEyeRay, type VirtualImagePlane } from '../../render/optics.js';
 import { EyeboxWarp, type WarpMap } from '../../render/warp-map.js';
 import { WarpMesh } from '../../render/warp-mesh.js';
-import type { HudOpticsSimulator } from '../sim/hud-optics-simulator.js';
+import { DESIGN_EYEBOX_HEIGHT_M, DESIGN_EYEBOX_WIDTH_M, type HudOpticsSimulator } from '../sim/hud-optics-simulator.js';
+import { eyeboxGrid } from '../sim/captures.js';
 import { medianOf } from './calibrate.js';
 
 const RAD_TO_ARCMIN = (180 * 60) / Math.PI;
@@ -33,6 +34,22 @@ export interface WarpMapEvaluation {
   perEye: EyeEvaluation[];
   /** Largest error over the eyes per panel sample, arcmin. */
   maxOverEyesArcmin: Float64Array;
+}
+
+/** Closed-loop panel sampling: odd counts put samples on cell centres and edges of a 64 x 32 mesh alike. */
+export const EVALUATION_SAMPLES_U = 97;
+export const EVALUATION_SAMPLES_V = 41;
+
+/**
+ * Eye positions to judge a 3 x 3 capture grid by, none of them captured: a 4 x 3 grid reaching close
+ * to the eyebox edges (92% x 88% of it) plus an inner 2 x 2 (half of it), where interpolation
+ * between captures is weakest. 16 positions.
+ */
+export function heldOutEyePositions(eyeboxCentreM: Readonly<Vec3M>): Vec3M[] {
+  return [
+    ...eyeboxGrid(eyeboxCentreM, 4, 3, DESIGN_EYEBOX_WIDTH_M * 0.92, DESIGN_EYEBOX_HEIGHT_M * 0.88),
+    ...eyeboxGrid(eyeboxCentreM, 2, 2, DESIGN_EYEBOX_WIDTH_M * 0.5, DESIGN_EYEBOX_HEIGHT_M * 0.5),
+  ];
 }
 
 /** The uv a triangulated mesh gives at region-normalised panel position (x, y) (GPU interpolation). */

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DESIGN_EYEBOX_HEIGHT_M, DESIGN_EYEBOX_WIDTH_M, HudOpticsSimulator, eyeboxGrid, simulateWindshieldCaptures } from '../../calibration/sim/index.js';
+import { HudOpticsSimulator, simulateWindshieldCaptures } from '../../calibration/sim/index.js';
 import {
   WARP_MAP_FILE,
   WINDSHIELD_TARGET_MAX_ARCMIN,
@@ -10,7 +10,10 @@ import {
   WINDSHIELD_WARP_COLS,
   WINDSHIELD_WARP_ROWS,
   calibrateWindshield,
+  EVALUATION_SAMPLES_U,
+  EVALUATION_SAMPLES_V,
   evaluateWarpMap,
+  heldOutEyePositions,
   writeWindshieldCalibration,
   writeWindshieldReport,
 } from '../../calibration/windshield/index.js';
@@ -45,10 +48,10 @@ describe('windshield calibration closed loop (9 captures, 3 x 3 over the eyebox)
 
     // Held-out eyes: a 4 x 3 grid reaching close to the eyebox edges plus an inner 2 x 2, none on the capture grid.
     const c = sim.eyeboxCentreM;
-    const heldOut = [...eyeboxGrid(c, 4, 3, DESIGN_EYEBOX_WIDTH_M * 0.92, DESIGN_EYEBOX_HEIGHT_M * 0.88), ...eyeboxGrid(c, 2, 2, DESIGN_EYEBOX_WIDTH_M * 0.5, DESIGN_EYEBOX_HEIGHT_M * 0.5)];
+    const heldOut = heldOutEyePositions(c);
     const captured = new Set(result.captures.map((k) => `${k.eyeM.y.toFixed(4)},${k.eyeM.z.toFixed(4)}`));
     expect(heldOut.some((e) => captured.has(`${e.y.toFixed(4)},${e.z.toFixed(4)}`))).toBe(false);
-    const evaluation = evaluateWarpMap(sim, map, sim.plane, heldOut, 97, 41);
+    const evaluation = evaluateWarpMap(sim, map, sim.plane, heldOut, EVALUATION_SAMPLES_U, EVALUATION_SAMPLES_V);
     expect(evaluation.perEye).toHaveLength(16);
     expect(evaluation.medianArcmin).toBeLessThanOrEqual(WINDSHIELD_TARGET_MEDIAN_ARCMIN);
     expect(evaluation.maxArcmin).toBeLessThanOrEqual(WINDSHIELD_TARGET_MAX_ARCMIN);
@@ -58,7 +61,7 @@ describe('windshield calibration closed loop (9 captures, 3 x 3 over the eyebox)
     expect(evaluateWarpMap(sim, identity, sim.plane, heldOut.slice(0, 2), 17, 9).maxArcmin).toBeGreaterThan(5);
 
     // The written calibration loads as the renderer's warp map; the report has its heat-maps.
-    const path = await writeWindshieldCalibration(dir, result);
+    const path = await writeWindshieldCalibration(join(dir, WARP_MAP_FILE), result);
     expect(path).toBe(join(dir, WARP_MAP_FILE));
     const loaded = await loadWarpMap(path);
     expect(loaded.meshes[3]!.uvs).toEqual(map.meshes[3]!.uvs);

@@ -1,10 +1,11 @@
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HudOpticsSimulator, simulateWindshieldCaptures } from '../../calibration/sim/index.js';
-import { CAPTURE_MANIFEST_FILE, REJECTED_WARP_MAP_FILE, WARP_MAP_FILE, calibrateWindshield, writeWindshieldCalibration } from '../../calibration/windshield/index.js';
+import { rejectedCalibrationPath } from '../../calibration/report/rejected.js';
+import { CAPTURE_MANIFEST_FILE, WARP_MAP_FILE, calibrateWindshield, writeWindshieldCalibration } from '../../calibration/windshield/index.js';
 import { loadWarpMap } from '../../render/warp-map.js';
 
 describe('windshield calibration bad input', () => {
@@ -54,18 +55,18 @@ describe('windshield calibration bad input', () => {
 
   it('writes a calibration over its limit as rejected, not loadable as a warp map', async () => {
     const dir = await variant(() => undefined);
-    await writeFile(join(dir, WARP_MAP_FILE), 'stale'); // from an earlier run: must not survive
+    const output = join(dir, WARP_MAP_FILE);
+    await writeFile(output, 'an earlier calibration'); // must survive a rejected recalibration
     const result = await calibrateWindshield(dir, { maxResidualArcmin: 0.001 });
     expect(result.status).toBe('rejected');
     expect(result.reason).toMatch(/exceeds the limit 0.001 arcmin/);
-    const path = await writeWindshieldCalibration(dir, result);
-    expect(path).toBe(join(dir, REJECTED_WARP_MAP_FILE));
-    await expect(stat(join(dir, WARP_MAP_FILE))).rejects.toThrow(/ENOENT/);
+    const path = await writeWindshieldCalibration(output, result);
+    expect(path).toBe(rejectedCalibrationPath(output));
+    expect(await readFile(output, 'utf8')).toBe('an earlier calibration');
     await expect(loadWarpMap(path)).rejects.toThrow(`${path}: field 'version' must be 1`);
     const accepted = await calibrateWindshield(dir);
     expect(accepted.status).toBe('accepted');
-    await writeWindshieldCalibration(dir, accepted);
-    await expect(stat(join(dir, REJECTED_WARP_MAP_FILE))).rejects.toThrow(/ENOENT/);
+    expect(await writeWindshieldCalibration(output, accepted)).toBe(output);
     expect((await loadWarpMap(join(dir, WARP_MAP_FILE))).meshes).toHaveLength(1);
   });
 });

@@ -243,6 +243,17 @@ describe('HudRenderer (one warp per plane region)', () => {
     expect(px(out, 640, 180)).toEqual([255, 255, 255, 255]);
   });
 
+  it('shows black where a mesh samples outside its own region (no smeared edges, no other plane)', async () => {
+    const scene = new THREE.Scene();
+    scene.add(quad(0, 0, W, H, 0xffffff)); // content everywhere, also in the near region below the far one
+    // A mesh that zooms out by 25% around the region's centre: its outer ring samples outside [0, 1].
+    const zoomOut = WarpMesh.fromFunction(32, 16, (x, y) => [0.5 + (x - 0.5) * 1.25, 0.5 + (y - 0.5) * 1.25]);
+    const out = await hud.render(scene, pixelCamera(), [{ region: far, mesh: zoomOut }], frame);
+    expect(px(out, 640, 180)).toEqual([255, 255, 255, 255]); // inside: the content
+    expect(px(out, 640, 355)).toEqual([0, 0, 0, 0]); // bottom edge samples v > 1 (the near plane's pixels): black
+    expect(px(out, 3, 180)).toEqual([0, 0, 0, 0]); // left edge samples u < 0: black, not the edge pixel smeared
+  });
+
   it('refuses a region outside the panel, naming it', async () => {
     await expect(hud.render(new THREE.Scene(), pixelCamera(), [{ region: { xPx: 0, yPx: 400, widthPx: W, heightPx: 100 }, mesh: WarpMesh.identity() }], frame)).rejects.toThrow(
       `HudRenderer.render: 'warp[0].region' must lie inside the ${W}x${H} panel`,
