@@ -18,6 +18,7 @@ import { HUD_OPTICS_DEFAULTS } from '../../render/optics-config.js';
 import { createEyeRay, createPanelPoint, VirtualImagePlane } from '../../render/optics.js';
 import { parseWarpMap, warpMapToJson, type WarpMap } from '../../render/warp-map.js';
 import { WarpMesh } from '../../render/warp-mesh.js';
+import { median } from '../math/statistics.js';
 import { rejectedCalibrationPath } from '../report/rejected.js';
 import { CAPTURE_MANIFEST_FILE, loadCaptureManifest, pixelToDirection, projectDirection, type CaptureManifest, type ImagePointPx } from './capture-manifest.js';
 import { detectDots, type GrayImage } from './dot-detection.js';
@@ -203,7 +204,7 @@ export async function calibrateWindshield(capturesDir: string, options: Windshie
       values.push(err);
       all.push(err);
     }
-    s.fitMedianArcmin = medianOf(values);
+    s.fitMedianArcmin = median(values);
     s.fitMaxArcmin = Math.max(...values);
   });
   const fitMaxArcmin = Math.max(...all);
@@ -220,7 +221,7 @@ export async function calibrateWindshield(capturesDir: string, options: Windshie
     dotCols: cols,
     dotRows: rows,
     maxResidualArcmin: limit,
-    fitMedianArcmin: medianOf(all),
+    fitMedianArcmin: median(all),
     fitMaxArcmin,
     fitRmsArcmin,
     detectMs: t1 - t0,
@@ -339,11 +340,4 @@ export async function writeWindshieldCalibration(outputPath: string, result: Win
   const wrapper = { status: 'rejected', reason: result.reason ?? 'rejected', maxResidualArcmin: result.maxResidualArcmin, warpMap: JSON.parse(text) as unknown };
   await writeFile(path, JSON.stringify(wrapper) + '\n');
   return path;
-}
-
-export function medianOf(values: ArrayLike<number>): number {
-  const s = Float64Array.from(values).filter(Number.isFinite).sort();
-  if (s.length === 0) return NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

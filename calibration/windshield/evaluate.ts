@@ -11,7 +11,7 @@ import { EyeboxWarp, type WarpMap } from '../../render/warp-map.js';
 import { WarpMesh } from '../../render/warp-mesh.js';
 import { DESIGN_EYEBOX_HEIGHT_M, DESIGN_EYEBOX_WIDTH_M, type HudOpticsSimulator } from '../sim/hud-optics-simulator.js';
 import { eyeboxGrid } from '../sim/captures.js';
-import { medianOf } from './calibrate.js';
+import { median } from '../math/statistics.js';
 
 const RAD_TO_ARCMIN = (180 * 60) / Math.PI;
 
@@ -100,10 +100,10 @@ export function evaluateWarpMap(simulator: HudOpticsSimulator, warpMap: WarpMap,
     }
     let max = 0;
     for (const e of residual) max = Math.max(max, e);
-    return { eyeM: { ...eyeM }, medianArcmin: medianOf(residual), maxArcmin: max, residualArcmin: residual };
+    return { eyeM: { ...eyeM }, medianArcmin: median(residual), maxArcmin: max, residualArcmin: residual };
   });
   return {
-    medianArcmin: medianOf(all),
+    medianArcmin: median(all),
     maxArcmin: Math.max(...perEye.map((e) => e.maxArcmin)),
     rmsArcmin: Math.sqrt(all.reduce((s, e) => s + e * e, 0) / all.length),
     samplesU,

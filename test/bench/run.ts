@@ -2,11 +2,13 @@
  * Benchmarks: `npm run bench -- NAME [--json]`. Each prints its figures; with --json the last
  * stdout line is one JSON object. Speed targets live here, never in timed tests.
  */
+import { calibrateBenchmark } from './calibrate.js';
 import { detectBenchmark } from './detect.js';
 import { renderBenchmark } from './render.js';
 import { replayBenchmark } from './replay.js';
 
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
+  calibrate: calibrateBenchmark,
   detect: detectBenchmark,
   render: renderBenchmark,
   replay: replayBenchmark,

@@ -1,33 +1,13 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { RecordingReader } from '../../pipeline/recording/reader.js';
 import { TOPIC_CAMERA, TOPIC_FRAME_REPORT } from '../../pipeline/recording/topics.js';
-import { PROJECT_ROOT, importedPandasetDrive, tempDir } from '../support/data.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI from source in a child process (the way a user runs it, minus the build). */
-function arhud(args: string[], options: { onSpawn?: (child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'bin/main.ts'), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    options.onSpawn?.(child);
-  });
-}
+import { arhud } from '../support/cli.js';
+import { importedPandasetDrive, tempDir } from '../support/data.js';
 
 describe('arhud CLI', () => {
-  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['render']]])('%j --help prints usage and exits 0', async (args) => {
+  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['render']], [['calibrate']], [['calibrate', 'camera']], [['calibrate', 'simulate']], [['calibrate', 'windshield']]])('%j --help prints usage and exits 0', async (args) => {
     const run = await arhud([...args, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Usage: arhud/);
