@@ -58,7 +58,8 @@ export interface WarpMap {
   source?: WarpMapSource;
 }
 
-const VEC3_SCHEMA = {
+/** JSON Schema of an eye position in the vehicle frame, metres (shared by calibration capture manifests). */
+export const EYE_POSITION_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['x', 'y', 'z'],
@@ -94,7 +95,7 @@ export const WARP_MAP_SCHEMA = {
         rows: { type: 'integer', minimum: WARP_MIN_ROWS, maximum: WARP_MAX_CELLS },
       },
     },
-    eyePositionsM: { type: 'array', minItems: 1, maxItems: WARP_MAX_EYE_POSITIONS, items: VEC3_SCHEMA },
+    eyePositionsM: { type: 'array', minItems: 1, maxItems: WARP_MAX_EYE_POSITIONS, items: EYE_POSITION_SCHEMA },
     meshes: {
       type: 'array',
       minItems: 1,

@@ -24,6 +24,13 @@ export const CANDIDATE_NMS_RADIUS_PX = 3;
 export const CANDIDATE_RELATIVE_RESPONSE = 0.08;
 /** A neighbour is accepted within this fraction of the local lattice step from its prediction. */
 export const LATTICE_TOLERANCE = 0.3;
+/** The four lattice neighbours of a corner, as (di, dj) steps. */
+const LATTICE_NEIGHBOURS = [
+  [1, 0],
+  [-1, 0],
+  [0, 1],
+  [0, -1],
+] as const;
 /** Seeds tried (strongest candidates first) before giving up. */
 export const MAX_SEEDS = 20;
 /** Quadrant samples sit this fraction of the lattice diagonal from the corner. */
@@ -247,12 +254,7 @@ function growLattice(candidates: readonly Candidate[], seed: number, a: number, 
   while (queue.length > 0) {
     const [i, j] = queue.shift()!;
     const p = lattice.get(i, j)!;
-    for (const [di, dj] of [
-      [1, 0],
-      [-1, 0],
-      [0, 1],
-      [0, -1],
-    ] as const) {
+    for (const [di, dj] of LATTICE_NEIGHBOURS) {
       const ti = i + di;
       const tj = j + dj;
       if (lattice.get(ti, tj)) continue;
@@ -423,12 +425,7 @@ function lattices(image: GrayImage, candidates: readonly Candidate[], board: Boa
 function touchesBorder(lattice: Lattice, image: GrayImage): boolean {
   const margin = CHESS_RING_RADIUS_PX + 1;
   for (const [i, j, p] of lattice.entries()) {
-    for (const [di, dj] of [
-      [1, 0],
-      [-1, 0],
-      [0, 1],
-      [0, -1],
-    ] as const) {
+    for (const [di, dj] of LATTICE_NEIGHBOURS) {
       if (lattice.get(i + di, j + dj)) continue;
       const step = lattice.step(i, j, di, dj);
       if (!step) continue;

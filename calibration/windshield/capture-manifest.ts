@@ -18,6 +18,7 @@
  */
 import { readJsonFile, schemaError } from '../../pipeline/index.js';
 import { PANEL_MAX_PX, type PanelRegionPx, type Vec3M } from '../../render/optics-config.js';
+import { EYE_POSITION_SCHEMA } from '../../render/warp-map.js';
 import { Ajv } from 'ajv';
 
 /** The only manifest version this module reads and writes. */
@@ -149,16 +150,7 @@ export const CAPTURE_MANIFEST_SCHEMA = {
         required: ['file', 'eyeM'],
         properties: {
           file: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$' },
-          eyeM: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['x', 'y', 'z'],
-            properties: {
-              x: { type: 'number', minimum: -5, maximum: 10 },
-              y: { type: 'number', minimum: -2, maximum: 2 },
-              z: { type: 'number', exclusiveMinimum: 0, maximum: 4 },
-            },
-          },
+          eyeM: EYE_POSITION_SCHEMA,
         },
       },
     },
