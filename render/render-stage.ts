@@ -15,6 +15,14 @@ declare module '../pipeline/frame.js' {
   interface Frame {
     /** Set by the render stage: the HUD panel image as PNG. */
     hudPng?: Uint8Array;
+    /**
+     * Set by the render stage: the HUD panel as RGBA8 (row 0 = top), a view of the stage's one
+     * readback buffer, valid until the next frame is rendered: read it synchronously in the stage
+     * right after render (e.g. the display link encodes it at once), or copy it.
+     */
+    hudRgba?: Uint8Array;
+    /** Size of `hudRgba`, pixels. */
+    hudSizePx?: Readonly<{ widthPx: number; heightPx: number }>;
   }
 }
 
@@ -58,6 +66,7 @@ export function renderExtension(options: RenderStageOptions): ReplayExtensionFac
   const sceneOf = options.sceneOf ?? statusScene;
   const { renderer, overlay, warp } = options;
   let rgba: Uint8Array | undefined;
+  const hudSizePx = Object.freeze({ widthPx: renderer.widthPx, heightPx: renderer.heightPx });
   return ({ clock, metrics }) => ({
     stages: [
       stage(
@@ -67,6 +76,8 @@ export function renderExtension(options: RenderStageOptions): ReplayExtensionFac
           const vehicle = frame.vehicle;
           overlay.update(sceneOf(frame), displayTimeNs, vehicle ? { speedMps: vehicle.speedMps, yawRateRps: vehicle.yawRateRps, dtS: Number(ASSUMED_DISPLAY_LATENCY_NS) / 1e9 } : undefined);
           rgba = await renderer.render(overlay.scene, overlay.camera, warp, rgba);
+          frame.hudRgba = rgba;
+          frame.hudSizePx = hudSizePx;
           // Mostly black panels: fast, small PNGs (the link issue picks the wire encoding).
           frame.hudPng = await encodePanelPng(rgba, renderer.widthPx, renderer.heightPx, 1);
         },
