@@ -32,6 +32,11 @@ import { renderHudSceneToPng } from '../render/render-scene.js';
 import { EyeboxWarp, loadWarpMap } from '../render/warp-map.js';
 import { WarpMesh } from '../render/warp-mesh.js';
 import { addCalibrateCommands } from './calibrate.js';
+import { DEFAULT_VEHICLE_ID, addHudCommands } from './hud-commands.js';
+import { EmbeddedBroker } from '../hud/broker.js';
+import { DisplayController } from '../hud/display-controller.js';
+import { HudLink } from '../hud/link.js';
+import { linkExtension } from '../hud/link-stage.js';
 import { createProgress } from './progress.js';
 
 const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -40,6 +45,13 @@ const DEFAULT_DATA_DIR = process.env.ARHUD_DATA ?? path.resolve(PROJECT_ROOT, '.
 /** Problems printed one by one before the rest are only counted. */
 const MAX_PROBLEM_LINES = 20;
 const EXIT_INTERRUPTED = 130;
+/**
+ * The demo's display drops frames older than this from pipeline entry. As fast as possible on 2
+ * cores, five frames in flight through detection and rendering take a few hundred ms each; a live
+ * pipeline paced at the camera rate keeps the 100 ms default.
+ */
+const DEMO_MAX_FRAME_AGE_MS = 1000;
+const DEMO_DRAIN_MS = 300;
 
 class Interrupt {
   readonly controller = new AbortController();
@@ -163,6 +175,13 @@ async function hudSetup(opts: HudCliOptions): Promise<{ optics: HudOptics; warp:
 
 interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
   hud?: boolean;
+  /** Broker URL to publish HUD frames, scenes and camera previews to; true = an embedded broker. */
+  publish?: string | true;
+  vehicle?: string;
+  /** Called once the broker (if any) is up, before frames flow (the demo starts its display here). */
+  beforeRun?: (brokerUrl: string | undefined) => Promise<void>;
+  /** Called after the last frame, while the link and broker still run. */
+  afterRun?: () => Promise<void>;
   detect: DetectChoice;
   output?: string;
   speed: number;
@@ -179,14 +198,21 @@ interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
 async function replayCommand(input: string, opts: ReplayCliOptions): Promise<number> {
   const interrupt = new Interrupt();
   const detector = await createDetector(opts.detect, opts);
-  const hud = opts.hud ? await hudSetup(opts) : undefined;
+  const hud = opts.hud || opts.publish ? await hudSetup(opts) : undefined;
   const renderer = hud ? await HudRenderer.create({ widthPx: hud.optics.panel.widthPx, heightPx: hud.optics.panel.heightPx }) : undefined;
+  const broker = opts.publish === true ? await EmbeddedBroker.start() : undefined;
+  const brokerUrl = typeof opts.publish === 'string' ? opts.publish : broker?.url;
+  if (broker) process.stderr.write(`arhud replay: embedded MQTT broker at ${broker.url}\n`);
+  const link = brokerUrl ? await HudLink.create({ url: brokerUrl, vehicleId: opts.vehicle ?? DEFAULT_VEHICLE_ID, log: (line) => process.stderr.write(`arhud replay: ${line}\n`) }) : undefined;
   const progress = createProgress('replay', { quiet: opts.quiet });
   try {
     const output = opts.output ?? defaultReplayOutput(input);
     const extensions = [];
     if (detector) extensions.push(detectExtension(detector));
     if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
+    // A replay's capture times are from the day of the drive: the wire carries this run's times.
+    if (link) extensions.push(linkExtension(link, { publishCamera: true, timeBase: 'pipeline' }));
+    await opts.beforeRun?.(brokerUrl);
     const summary = await runReplay({
       extensions,
       input,
@@ -203,6 +229,11 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
     });
     progress.stop();
     await writeFile(`${output}.summary.json`, `${JSON.stringify(summary, null, 2)}\n`);
+    if (link) {
+      const s = link.stats;
+      process.stdout.write(`link: ${s.framesPublished} HUD frames published (${s.framesDropped} dropped), ${s.scenesPublished} scenes, ${s.previewsPublished} camera previews to ${brokerUrl}\n`);
+    }
+    await opts.afterRun?.();
     printReplaySummary(summary, opts.json ?? false);
     return summary.interrupted ? EXIT_INTERRUPTED : 0;
   } finally {
@@ -210,6 +241,8 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
     interrupt.dispose();
     await detector?.dispose();
     renderer?.dispose();
+    await link?.dispose();
+    await broker?.stop();
   }
 }
 
@@ -316,6 +349,8 @@ export function createProgram(): Command {
     .option('--optics <file>', 'HUD optics config (JSON); default optics otherwise')
     .option('--warp <file>', 'windshield warp map of the far (AR) plane (JSON); no pre-warp otherwise')
     .option('--warp-near <file>', 'windshield warp map of the near (status) plane (JSON)')
+    .option('--publish [url]', 'publish HUD frames, scenes and camera previews over MQTT (implies --hud); without a URL, to an embedded broker')
+    .option('--vehicle <id>', 'vehicle id in the topics arhud/v1/{id}/... (with --publish)', DEFAULT_VEHICLE_ID)
     .addOption(dataOption())
     .addOption(cacheOption())
     .option('--json', 'print the summary as one JSON line last')
@@ -417,6 +452,7 @@ export function createProgram(): Command {
     });
 
   addCalibrateCommands(program);
+  addHudCommands(program);
 
   program
     .command('demo')
@@ -434,6 +470,9 @@ export function createProgram(): Command {
       const imported = await importPandaset(path.join(opts.data, 'pandaset-002'), drive, { onProgress: (d, t) => progress.update(d, t) });
       progress.stop();
       process.stdout.write(`imported ${imported.frames} frames, ${imported.groundTruthObjects} labelled boxes -> ${drive}\n\n`);
+      // The reference display controller on the embedded broker shows what the pipeline publishes.
+      let display: DisplayController | undefined;
+      const latenciesMs: number[] = [];
       process.exitCode = await replayCommand(drive, {
         output: path.join(opts.out, 'pandaset-002.replay.mcap'),
         speed: 1,
@@ -443,6 +482,25 @@ export function createProgram(): Command {
         data: opts.data,
         cache: opts.cache,
         hud: true,
+        publish: true,
+        vehicle: DEFAULT_VEHICLE_ID,
+        beforeRun: async (brokerUrl) => {
+          display = await DisplayController.create({ url: brokerUrl!, vehicleId: DEFAULT_VEHICLE_ID, maxFrameAgeMs: DEMO_MAX_FRAME_AGE_MS, log: (line) => process.stderr.write(`arhud demo: ${line}\n`) });
+          display.onFrame((frame) => latenciesMs.push(Number(frame.shownNs - frame.header.tCaptureNs) / 1e6));
+        },
+        afterRun: async () => {
+          if (!display) return;
+          // QoS 0 frames in flight on loopback arrive within milliseconds; give them a moment.
+          await new Promise((resolve) => setTimeout(resolve, DEMO_DRAIN_MS));
+          const s = display.stats;
+          const sorted = [...latenciesMs].sort((a, b) => a - b);
+          const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1) : 'n/a');
+          process.stdout.write(
+            `display controller: ${s.framesReceived} HUD frames received, ${s.framesShown} shown, ${s.framesDroppedStale} dropped as older than ${DEMO_MAX_FRAME_AGE_MS} ms, ` +
+              `${s.sequenceGaps} sequence gaps; pipeline-entry-to-display latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms\n`,
+          );
+          await display.dispose();
+        },
       });
     });
 

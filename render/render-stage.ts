@@ -21,6 +21,8 @@ declare module '../pipeline/frame.js' {
      * right after render (e.g. the display link encodes it at once), or copy it.
      */
     hudRgba?: Uint8Array;
+    /** Set by the render stage: the scene the panel shows (the display link publishes it on hud/scene). */
+    hudScene?: HudScene;
     /** Size of `hudRgba`, pixels. */
     hudSizePx?: Readonly<{ widthPx: number; heightPx: number }>;
   }
@@ -74,7 +76,9 @@ export function renderExtension(options: RenderStageOptions): ReplayExtensionFac
         async (frame) => {
           const displayTimeNs = frame.tCaptureNs + ASSUMED_DISPLAY_LATENCY_NS;
           const vehicle = frame.vehicle;
-          overlay.update(sceneOf(frame), displayTimeNs, vehicle ? { speedMps: vehicle.speedMps, yawRateRps: vehicle.yawRateRps, dtS: Number(ASSUMED_DISPLAY_LATENCY_NS) / 1e9 } : undefined);
+          const scene = sceneOf(frame);
+          frame.hudScene = scene;
+          overlay.update(scene, displayTimeNs, vehicle ? { speedMps: vehicle.speedMps, yawRateRps: vehicle.yawRateRps, dtS: Number(ASSUMED_DISPLAY_LATENCY_NS) / 1e9 } : undefined);
           rgba = await renderer.render(overlay.scene, overlay.camera, warp, rgba);
           frame.hudRgba = rgba;
           frame.hudSizePx = hudSizePx;

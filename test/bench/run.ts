@@ -4,12 +4,14 @@
  */
 import { calibrateBenchmark } from './calibrate.js';
 import { detectBenchmark } from './detect.js';
+import { linkBenchmark } from './link.js';
 import { renderBenchmark } from './render.js';
 import { replayBenchmark } from './replay.js';
 
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   calibrate: calibrateBenchmark,
   detect: detectBenchmark,
+  link: linkBenchmark,
   render: renderBenchmark,
   replay: replayBenchmark,
 };

@@ -7,7 +7,7 @@ import { arhud } from '../support/cli.js';
 import { importedPandasetDrive, tempDir } from '../support/data.js';
 
 describe('arhud CLI', () => {
-  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['render']], [['calibrate']], [['calibrate', 'camera']], [['calibrate', 'simulate']], [['calibrate', 'windshield']]])('%j --help prints usage and exits 0', async (args) => {
+  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['render']], [['calibrate']], [['calibrate', 'camera']], [['calibrate', 'simulate']], [['calibrate', 'windshield']], [['broker']], [['display']], [['view']]])('%j --help prints usage and exits 0', async (args) => {
     const run = await arhud([...args, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Usage: arhud/);
@@ -27,6 +27,20 @@ describe('arhud CLI', () => {
     const run = await arhud(['replay', '/nonexistent/drive.mcap', '--afap', '--detect', 'none']);
     expect(run.code).toBe(1);
     expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^arhud replay: \/nonexistent\/drive\.mcap: cannot open \(ENOENT/)]);
+  });
+
+  it('replay --publish renders the drive and publishes every HUD frame, scene and camera preview through an embedded broker', async () => {
+    const out = path.join(await tempDir(), 'published.mcap');
+    const run = await arhud(['replay', await importedPandasetDrive(), '-o', out, '--afap', '--detect', 'none', '--publish', '--end', '1.95', '-q']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/embedded MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+/);
+    expect(run.stdout).toMatch(/^link: 20 HUD frames published \(0 dropped\), 20 scenes, 20 camera previews to mqtt:/m);
+  });
+
+  it('view wants exactly one source', async () => {
+    const run = await arhud(['view', '--live', 'mqtt://127.0.0.1:1', '--replay', 'x.mcap']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('arhud view: give exactly one of --live <url> and --replay <file>');
   });
 
   it('info lists topics of an imported drive', async () => {
