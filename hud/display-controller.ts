@@ -27,9 +27,9 @@
  * Nothing a payload contains can throw out of a message handler: each rejection logs one line naming
  * the topic and the reason and is counted per topic in `stats.payloadsRejected`.
  */
-import { readFile } from 'node:fs/promises';
 import mqtt, { ErrorWithReasonCode, type IClientOptions, type MqttClient } from 'mqtt';
 import type { HudScene } from '../render/hud-scene.js';
+import { mqttTlsClientOptions, type MqttTlsOptions } from './mqtt-tls.js';
 import { decodeCameraPreview, decodeHudFrame, readHudFrameHeader, type HudFrameHeader } from './frame-codec.js';
 import { FramebufferOutput, type FramebufferGeometry } from './framebuffer.js';
 import { epochNowNs } from './link.js';
@@ -66,39 +66,8 @@ export const DISPLAY_TOPIC_KEYS = ['frame', 'cameraPreview', 'scene', 'warnings'
 export type DisplayTopicKey = (typeof DISPLAY_TOPIC_KEYS)[number];
 const QOS_OF: Readonly<Record<DisplayTopicKey, 0 | 1>> = { frame: 0, cameraPreview: 0, scene: 1, warnings: 1, status: 1 };
 
-/** TLS settings of the MQTT client: PEM contents, or files to read them from (as HudLink takes them). */
-export interface DisplayTlsOptions {
-  ca?: string | Buffer;
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  /** Default true. */
-  rejectUnauthorized?: boolean;
-}
-
-/** Reads the TLS files (errors name the option and the file) and merges them with given contents. */
-async function tlsClientOptions(tls: DisplayTlsOptions | undefined): Promise<Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>> {
-  if (!tls) return {};
-  const read = async (name: string, file: string | undefined): Promise<Buffer | undefined> => {
-    if (file === undefined) return undefined;
-    try {
-      return await readFile(file);
-    } catch (error) {
-      throw new Error(`DisplayController.create: cannot read 'tls.${name}' ${file} (${(error as Error).message})`, { cause: error });
-    }
-  };
-  const out: Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> = {};
-  const ca = tls.ca ?? (await read('caFile', tls.caFile));
-  const cert = tls.cert ?? (await read('certFile', tls.certFile));
-  const key = tls.key ?? (await read('keyFile', tls.keyFile));
-  if (ca !== undefined) out.ca = ca;
-  if (cert !== undefined) out.cert = cert;
-  if (key !== undefined) out.key = key;
-  if (tls.rejectUnauthorized !== undefined) out.rejectUnauthorized = tls.rejectUnauthorized;
-  return out;
-}
+/** TLS settings of the controller's MQTT client (hud/mqtt-tls.ts). */
+export type DisplayTlsOptions = MqttTlsOptions;
 
 /** Options of `DisplayController.create`; defaults in `DEFAULTS`. */
 export interface DisplayControllerOptions {
@@ -272,7 +241,7 @@ export class DisplayController {
       connectTimeout: CONNECT_TIMEOUT_MS,
       username: options.username,
       password: options.password,
-      ...(await tlsClientOptions(options.tls)),
+      ...(await mqttTlsClientOptions('DisplayController.create', options.tls)),
     };
     let client: MqttClient;
     try {

@@ -4,3 +4,4 @@ export * from './frame-codec.js';
 export * from './broker.js';
 export * from './link.js';
 export * from './link-stage.js';
+export * from './mqtt-tls.js';

@@ -15,12 +15,12 @@
  * Nothing queues without bound while no broker is reachable: the MQTT client is only handed messages
  * while connected, and each connection attempt uses a fresh client.
  */
-import { readFile } from 'node:fs/promises';
 import mqtt, { ErrorWithReasonCode, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { hudSceneToJson, type HudScene } from '../render/hud-scene.js';
 import type { HudOpticsConfig } from '../render/optics-config.js';
 import type { WarpMap } from '../render/warp-map.js';
 import { encodeCameraPreview, HudFrameEncoder, type HudFrameHeader } from './frame-codec.js';
+import { mqttTlsClientOptions, type MqttTlsClientOptions, type MqttTlsOptions } from './mqtt-tls.js';
 import {
   CAMERA_PREVIEW_CONTENT_TYPE,
   HUD_FRAME_CONTENT_TYPE,
@@ -66,7 +66,7 @@ export interface HudLinkOptions {
   clientId?: string;
   username?: string;
   password?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized?: boolean };
+  tls?: MqttTlsOptions;
   /** Frames kept while they cannot be sent (the oldest goes first). Default 2. */
   maxQueuedFrames?: number;
   /** Warnings kept until acknowledged. Default 1000. */
@@ -118,7 +118,6 @@ export interface HudLinkStats {
   payloadsRejected: number;
 }
 
-type TlsClientOptions = Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>;
 type ResolvedOptions = Required<Omit<HudLinkOptions, 'clientId' | 'username' | 'password' | 'tls'>> & Pick<HudLinkOptions, 'username' | 'password' | 'tls'> & { clientId: string };
 
 const EPOCH_OFFSET_NS = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
@@ -179,25 +178,6 @@ function resolveOptions(options: HudLinkOptions): ResolvedOptions {
   return resolved;
 }
 
-async function readTlsFiles(tls: HudLinkOptions['tls']): Promise<TlsClientOptions> {
-  if (!tls) return {};
-  const read = async (name: string, file: string | undefined) => {
-    if (file === undefined) return undefined;
-    try {
-      return await readFile(file);
-    } catch (error) {
-      throw new Error(`HudLink.create: cannot read 'tls.${name}' ${file}: ${(error as Error).message}`, { cause: error });
-    }
-  };
-  const [ca, cert, key] = await Promise.all([read('caFile', tls.caFile), read('certFile', tls.certFile), read('keyFile', tls.keyFile)]);
-  if ((cert === undefined) !== (key === undefined)) throw new TypeError(`HudLink.create: 'tls.certFile' and 'tls.keyFile' must be given together`);
-  const out: TlsClientOptions = { rejectUnauthorized: tls.rejectUnauthorized ?? true };
-  if (ca) out.ca = ca;
-  if (cert) out.cert = cert;
-  if (key) out.key = key;
-  return out;
-}
-
 interface PendingWarning {
   bytes: Buffer;
   validUntilNs: bigint;
@@ -216,7 +196,7 @@ export class HudLink {
   /** This vehicle's topics. */
   readonly topics: HudTopics;
   readonly #options: ResolvedOptions;
-  readonly #tls: TlsClientOptions;
+  readonly #tls: MqttTlsClientOptions;
   readonly #encoder = new HudFrameEncoder();
   #client: MqttClient | undefined;
   #connected = false;
@@ -266,7 +246,7 @@ export class HudLink {
     payloadsRejected: 0,
   };
 
-  private constructor(options: ResolvedOptions, tls: TlsClientOptions) {
+  private constructor(options: ResolvedOptions, tls: MqttTlsClientOptions) {
     this.#options = options;
     this.#tls = tls;
     this.topics = hudTopics(options.vehicleId);
@@ -287,7 +267,7 @@ export class HudLink {
    */
   static async create(options: HudLinkOptions): Promise<HudLink> {
     const resolved = resolveOptions(options);
-    const tls = await readTlsFiles(resolved.tls);
+    const tls = await mqttTlsClientOptions('HudLink.create', resolved.tls);
     const link = new HudLink(resolved, tls);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2 * CONNECT_TIMEOUT_MS);
