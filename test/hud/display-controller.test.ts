@@ -20,7 +20,7 @@ import { FramebufferOutput } from '../../hud/framebuffer.js';
 import { HudLink } from '../../hud/link.js';
 import { MAX_PAYLOAD_BYTES, encodeStatus, encodeWarning, hudTopics, parseDisplayAck, type DisplayAck } from '../../hud/topics.js';
 import { HUD_SCENE_VERSION, hudSceneToJson } from '../../render/hud-scene.js';
-import { HAS_MOSQUITTO, Inbox, Mosquitto, noteMissingMosquitto, testClient, waitFor } from './support.js';
+import { Inbox, testClient, waitFor } from './support.js';
 
 const VEHICLE = 'display-test';
 const T0 = 1_700_000_000_000_000_000n;
@@ -360,27 +360,3 @@ describe('runDisplay', () => {
     }
   });
 });
-
-describe.runIf(HAS_MOSQUITTO)('DisplayController on mosquitto with the example ACL', () => {
-  it('connects as the display role over MQTT 5, shows frames and acks them', async () => {
-    topics = hudTopics(VEHICLE);
-    const mosquitto = await Mosquitto.start();
-    const lines: string[] = [];
-    let controller: DisplayController | undefined;
-    const pipeline = await testClient(mosquitto.url, { role: 'pipeline' });
-    try {
-      controller = await DisplayController.create({ url: mosquitto.url, vehicleId: VEHICLE, username: 'display', password: 'display-secret', now: () => T0 + MS, log: (l) => lines.push(l) });
-      await pipeline.subscribeAsync(topics.displayAck, { qos: 0 });
-      const inbox = new Inbox(pipeline);
-      await pipeline.publishAsync(topics.frame, Buffer.from(frameBytes(4, T0)), { qos: 0 });
-      await waitFor('the ack', () => inbox.on(topics.displayAck).length === 1);
-      expect(parseDisplayAck(inbox.on(topics.displayAck)[0]!, topics.displayAck)).toMatchObject({ sequence: 4, tCaptureNs: T0 });
-    } finally {
-      await controller?.dispose();
-      await pipeline.endAsync();
-      await mosquitto.dispose();
-    }
-  });
-});
-
-noteMissingMosquitto();

@@ -1,42 +1,17 @@
 /**
- * HudLink creation, options, disposal, the last-will when the pipeline process dies, MQTT version
- * fallback, and TLS (mutual, with mosquitto).
+ * HudLink creation, options, disposal, the last-will when the pipeline process dies, and MQTT version
+ * fallback, on the embedded broker (mosquitto and TLS: test/system/link-lifecycle-mosquitto.test.ts).
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBroker } from '../../hud/broker.js';
 import { HUD_LINK_DEFAULTS, HudLink } from '../../hud/link.js';
 import { hudTopics, parseStatus } from '../../hud/topics.js';
-import { PROJECT_ROOT, tempDir } from '../support/data.js';
+import { PROJECT_ROOT } from '../support/data.js';
 import { thrownBy } from '../support/errors.js';
 import { seededRandom } from '../support/random.js';
-import {
-  AedesTestBroker,
-  HAS_MOSQUITTO,
-  Inbox,
-  LogLines,
-  Mosquitto,
-  MosquittoTestBroker,
-  freePort,
-  freshVehicleId,
-  noteMissingMosquitto,
-  passwordOf,
-  roleClient,
-  testClient,
-  testFrame,
-  testWarning,
-  waitFor,
-  type TestBroker,
-} from './support.js';
-
-noteMissingMosquitto();
-const OPENSSL = '/usr/bin/openssl';
+import { AedesTestBroker, Inbox, LogLines, defineLastWillCase, freePort, freshVehicleId, testClient, testFrame, testWarning, waitFor } from './support.js';
 
 describe('HudLink options and lifecycle', () => {
   let broker: EmbeddedBroker;
@@ -180,153 +155,6 @@ describe('HudLink options and lifecycle', () => {
   });
 });
 
-/** A pipeline process that connects a HudLink and then waits to be killed. */
-async function spawnPipeline(url: string, vehicleId: string, auth: { username?: string; password?: string }): Promise<{ kill: () => Promise<void> }> {
-  const dir = await tempDir('arhud-lwt-');
-  const script = path.join(dir, 'pipeline.mts');
-  const linkUrl = pathToFileURL(path.join(PROJECT_ROOT, 'hud/link.ts')).href;
-  await writeFile(
-    script,
-    `import { HudLink } from ${JSON.stringify(linkUrl)};
-     const link = await HudLink.create({ url: ${JSON.stringify(url)}, vehicleId: ${JSON.stringify(vehicleId)}, ...${JSON.stringify(auth)}, log: () => {} });
-     process.stdout.write(link.stats.connected ? 'connected\\n' : 'not connected\\n');
-     setInterval(() => {}, 1000);`,
-  );
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor('the pipeline process to connect', () => out.includes('connected') || child.exitCode !== null, 30_000);
-  expect(out.trim()).toBe('connected');
-  return {
-    kill: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-const lastWillCases: [string, () => Promise<TestBroker>][] = [['embedded broker', () => AedesTestBroker.start()]];
-if (HAS_MOSQUITTO) lastWillCases.push(['mosquitto', () => MosquittoTestBroker.start()]);
-
-describe.each(lastWillCases)('last-will on %s', (_name, start) => {
-  it('marks the pipeline offline (retained) when its process dies', async () => {
-    const broker = await start();
-    try {
-      const vehicleId = freshVehicleId('lwt');
-      const topics = hudTopics(vehicleId);
-      const pipeline = await spawnPipeline(broker.url, vehicleId, broker.auth('pipeline'));
-      const viewer = await roleClient(broker, 'viewer');
-      const inbox = new Inbox(viewer);
-      await viewer.subscribeAsync(topics.status, { qos: 1 });
-      await waitFor('status online', () => inbox.on(topics.status).length === 1);
-      expect(parseStatus(inbox.on(topics.status)[0]!, topics.status).state).toBe('online');
-      await pipeline.kill();
-      await waitFor('the last-will', () => inbox.on(topics.status).length === 2);
-      expect(parseStatus(inbox.on(topics.status)[1]!, topics.status)).toMatchObject({ state: 'offline', reason: 'connection lost' });
-      await viewer.endAsync();
-      // Retained: whoever subscribes later learns the pipeline is offline.
-      const late = await roleClient(broker, 'display');
-      const lateInbox = new Inbox(late);
-      await late.subscribeAsync(topics.status, { qos: 1 });
-      await waitFor('retained last-will', () => lateInbox.on(topics.status).length === 1);
-      expect(parseStatus(lateInbox.on(topics.status)[0]!, topics.status).state).toBe('offline');
-      await late.endAsync();
-    } finally {
-      await broker.dispose();
-    }
-  });
-});
-
-describe.skipIf(!HAS_MOSQUITTO || !existsSync(OPENSSL))('TLS to mosquitto (CA, client certificate, username/password)', () => {
-  let mosquitto: Mosquitto;
-  let dir: string;
-  const file = (name: string) => path.join(dir, name);
-
-  beforeAll(async () => {
-    dir = await tempDir('arhud-tls-');
-    const openssl = (...args: string[]) => promisify(execFile)(OPENSSL, args, { cwd: dir });
-    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=arhud test CA');
-    await writeFile(file('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-    for (const [name, cn] of [['broker', '127.0.0.1'], ['pipeline', 'pipeline']] as const) {
-      await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-      await openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', ...(name === 'broker' ? ['-extfile', 'san.ext'] : []));
-    }
-    // A second CA that signed nothing: trusting it must fail the handshake.
-    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other CA');
-    mosquitto = await Mosquitto.start({
-      dir,
-      scheme: 'mqtts',
-      listenerConf: [`cafile ${file('ca.crt')}`, `certfile ${file('broker.crt')}`, `keyfile ${file('broker.key')}`, 'require_certificate true', 'tls_version tlsv1.2'],
-    });
-  });
-  afterAll(async () => {
-    await mosquitto?.dispose();
-  });
-
-  it('connects with the CA, a client certificate and a password', async () => {
-    const log = new LogLines();
-    const link = await HudLink.create({
-      url: mosquitto.url,
-      vehicleId: freshVehicleId(),
-      username: 'pipeline',
-      password: passwordOf('pipeline'),
-      tls: { caFile: file('ca.crt'), certFile: file('pipeline.crt'), keyFile: file('pipeline.key') },
-      log: log.log,
-    });
-    expect(link.stats).toMatchObject({ connected: true, protocolVersion: 5 });
-    link.publishWarning(testWarning('tls-1', 1n));
-    await waitFor('warning acknowledged over TLS', () => link.stats.warningsAcked === 1);
-    await link.dispose();
-  });
-
-  it('does not connect to a broker whose certificate the CA did not sign, and keeps retrying', async () => {
-    const log = new LogLines();
-    const link = await HudLink.create({
-      url: mosquitto.url,
-      vehicleId: freshVehicleId(),
-      username: 'pipeline',
-      password: passwordOf('pipeline'),
-      tls: { caFile: file('other.crt'), certFile: file('pipeline.crt'), keyFile: file('pipeline.key') },
-      log: log.log,
-    });
-    expect(link.stats.connected).toBe(false);
-    expect(log.matching(/certificate/i).length).toBeGreaterThanOrEqual(1);
-    await link.dispose();
-  });
-
-  it('the example hud/mosquitto/mosquitto.conf runs and serves the link over mutual TLS', async () => {
-    const example = await readFile(path.join(PROJECT_ROOT, 'hud/mosquitto/mosquitto.conf'), 'utf8');
-    const plainPort = await freePort();
-    const exampleBroker = await Mosquitto.start({
-      dir: await tempDir('arhud-example-conf-'),
-      scheme: 'mqtts',
-      conf: (port, exampleDir) =>
-        example
-          .replaceAll('/etc/mosquitto/certs/', `${dir}/`)
-          .replaceAll('/etc/mosquitto/arhud.passwd', path.join(exampleDir, 'passwd'))
-          .replaceAll('/etc/mosquitto/arhud.acl', path.join(PROJECT_ROOT, 'hud/mosquitto/acl'))
-          .replaceAll('/var/lib/mosquitto/', `${exampleDir}/`)
-          .replace('listener 1883 ', `listener ${plainPort} `)
-          .replace('listener 8883', `listener ${port}`) + '\nuser root\n',
-    });
-    try {
-      const log = new LogLines();
-      const link = await HudLink.create({
-        url: exampleBroker.url,
-        vehicleId: freshVehicleId(),
-        username: 'pipeline',
-        password: passwordOf('pipeline'),
-        tls: { caFile: file('ca.crt'), certFile: file('pipeline.crt'), keyFile: file('pipeline.key') },
-        log: log.log,
-      });
-      expect(link.stats.connected).toBe(true);
-      link.publishWarning(testWarning('example-1', 1n));
-      await waitFor('warning acknowledged', () => link.stats.warningsAcked === 1);
-      await link.dispose();
-    } finally {
-      await exampleBroker.dispose();
-    }
-  });
+describe('last-will on embedded broker', () => {
+  defineLastWillCase(() => AedesTestBroker.start());
 });

@@ -4,10 +4,10 @@
  * waiting on conditions without wall-clock assertions.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import sharp from 'sharp';
@@ -32,7 +32,6 @@ import { PROJECT_ROOT, tempDir } from '../support/data.js';
 
 export const MOSQUITTO = process.env.ARHUD_MOSQUITTO ?? '/usr/sbin/mosquitto';
 export const MOSQUITTO_PASSWD = process.env.ARHUD_MOSQUITTO_PASSWD ?? '/usr/bin/mosquitto_passwd';
-export const HAS_MOSQUITTO = existsSync(MOSQUITTO) && existsSync(MOSQUITTO_PASSWD);
 export const EXAMPLE_ACL = path.join(PROJECT_ROOT, 'hud/mosquitto/acl');
 export const GOLDEN_DIR = path.join(PROJECT_ROOT, 'test/render/golden');
 export const GOLDEN_NAMES = ['busy-day', 'degraded', 'night'] as const;
@@ -41,11 +40,6 @@ export const GOLDEN_NAMES = ['busy-day', 'degraded', 'night'] as const;
 export const ROLES = ['pipeline', 'display', 'viewer', 'calibration'] as const;
 export type Role = (typeof ROLES)[number];
 export const passwordOf = (role: Role) => `${role}-secret`;
-
-/** Prints once why the mosquitto cases do not run (CI installs mosquitto, so there they do). */
-export function noteMissingMosquitto(): void {
-  if (!HAS_MOSQUITTO) process.stderr.write(`\n*** mosquitto cases SKIPPED: ${MOSQUITTO} or ${MOSQUITTO_PASSWD} not found (apt-get install mosquitto) ***\n\n`);
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -346,7 +340,7 @@ let vehicleCount = 0;
 export const freshVehicleId = (prefix = 'car') => `${prefix}-${process.pid}-${++vehicleCount}`;
 
 // ---------------------------------------------------------------------------------------------
-// The reliability suite, run against each broker kind (link.test.ts: aedes; link-mosquitto.test.ts)
+// The reliability suite, run against each broker kind (link.test.ts: aedes; test/system/link-mosquitto.test.ts)
 
 /** A small HUD-like frame (black with one bright bar that moves with `i`). */
 export function testFrame(i: number, widthPx = 160, heightPx = 60): Uint8Array {
@@ -649,5 +643,66 @@ export function defineLinkSuite(startBroker: () => Promise<TestBroker>): void {
     await waitFor('4 warnings', () => inbox.on(topics.warnings).length >= 4);
     await waitFor('acknowledged', () => link.stats.warningsQueued === 0);
     expect([...new Set(inbox.on(topics.warnings).map((m) => parseWarning(m, topics.warnings).id))].sort()).toEqual(['keep-2', 'keep-3', 'keep-4', 'keep-5']);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The last-will case, run against each broker kind (link-lifecycle.test.ts: aedes;
+// test/system/link-lifecycle-mosquitto.test.ts)
+
+/** A pipeline process that connects a HudLink and then waits to be killed. */
+async function spawnPipeline(url: string, vehicleId: string, auth: { username?: string; password?: string }): Promise<{ kill: () => Promise<void> }> {
+  const dir = await tempDir('arhud-lwt-');
+  const script = path.join(dir, 'pipeline.mts');
+  const linkUrl = pathToFileURL(path.join(PROJECT_ROOT, 'hud/link.ts')).href;
+  await writeFile(
+    script,
+    `import { HudLink } from ${JSON.stringify(linkUrl)};
+     const link = await HudLink.create({ url: ${JSON.stringify(url)}, vehicleId: ${JSON.stringify(vehicleId)}, ...${JSON.stringify(auth)}, log: () => {} });
+     process.stdout.write(link.stats.connected ? 'connected\\n' : 'not connected\\n');
+     setInterval(() => {}, 1000);`,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await waitFor('the pipeline process to connect', () => out.includes('connected') || child.exitCode !== null, 30_000);
+  expect(out.trim()).toBe('connected');
+  return {
+    kill: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The last-will case: call inside a `describe('last-will on <broker>')`. */
+export function defineLastWillCase(start: () => Promise<TestBroker>): void {
+  it('marks the pipeline offline (retained) when its process dies', async () => {
+    const broker = await start();
+    try {
+      const vehicleId = freshVehicleId('lwt');
+      const topics = hudTopics(vehicleId);
+      const pipeline = await spawnPipeline(broker.url, vehicleId, broker.auth('pipeline'));
+      const viewer = await roleClient(broker, 'viewer');
+      const inbox = new Inbox(viewer);
+      await viewer.subscribeAsync(topics.status, { qos: 1 });
+      await waitFor('status online', () => inbox.on(topics.status).length === 1);
+      expect(parseStatus(inbox.on(topics.status)[0]!, topics.status).state).toBe('online');
+      await pipeline.kill();
+      await waitFor('the last-will', () => inbox.on(topics.status).length === 2);
+      expect(parseStatus(inbox.on(topics.status)[1]!, topics.status)).toMatchObject({ state: 'offline', reason: 'connection lost' });
+      await viewer.endAsync();
+      // Retained: whoever subscribes later learns the pipeline is offline.
+      const late = await roleClient(broker, 'display');
+      const lateInbox = new Inbox(late);
+      await late.subscribeAsync(topics.status, { qos: 1 });
+      await waitFor('retained last-will', () => lateInbox.on(topics.status).length === 1);
+      expect(parseStatus(lateInbox.on(topics.status)[0]!, topics.status).state).toBe('offline');
+      await late.endAsync();
+    } finally {
+      await broker.dispose();
+    }
   });
 }

@@ -1,7 +1,7 @@
 /**
  * The HUD link against a real mosquitto (MQTT 5) started with the example ACL (hud/mosquitto/acl):
  * the same reliability suite as on the embedded broker, plus what only a broker with an ACL can do.
- * CI installs mosquitto; where it is missing these cases are skipped with a visible message.
+ * System suite: needs Debian's mosquitto (`.ci/run` installs it); without it these tests fail.
  */
 import { ErrorWithReasonCode, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,32 +9,31 @@ import { HudFrameEncoder, decodeHudFrame } from '../../hud/frame-codec.js';
 import { HudLink } from '../../hud/link.js';
 import { encodeWarning, hudTopics } from '../../hud/topics.js';
 import {
-  HAS_MOSQUITTO,
   Inbox,
   LogLines,
   MosquittoTestBroker,
   defineLinkSuite,
   freshVehicleId,
   linkOptions,
-  noteMissingMosquitto,
   roleClient,
   sleep,
   testFrame,
   testWarning,
   waitFor,
   type Role,
-} from './support.js';
+} from '../hud/support.js';
+import { MOSQUITTO_BINARIES, requireBinaries } from './binaries.js';
 
-noteMissingMosquitto();
+requireBinaries(...MOSQUITTO_BINARIES);
 
 /** MQTT 5 reason code mosquitto gives a denied QoS 1 publish. */
 const NOT_AUTHORIZED = 0x87;
 
-describe.skipIf(!HAS_MOSQUITTO)('HudLink on mosquitto (MQTT 5, example ACL)', () => {
+describe('HudLink on mosquitto (MQTT 5, example ACL)', () => {
   defineLinkSuite(() => MosquittoTestBroker.start());
 });
 
-describe.skipIf(!HAS_MOSQUITTO)('mosquitto with the example ACL', () => {
+describe('mosquitto with the example ACL', () => {
   let broker: MosquittoTestBroker;
   const clients: MqttClient[] = [];
   const client = async (role: Role) => {
