@@ -20,6 +20,8 @@ import { Detector } from '../perception/detect/detector.js';
 import { EVAL_SCORE_THRESHOLD, evaluateDetectors, formatEvaluation } from '../perception/detect/evaluate.js';
 import { loadModelCard, type ModelCard } from '../perception/detect/model-card.js';
 import { detectExtension } from '../perception/detect/stage.js';
+import { loadCameraMounting } from '../perception/world/mounting-file.js';
+import { worldExtension } from '../perception/world/stage.js';
 import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
 import { QDQ_REPORT_FILE, ensureDefaultDetector, type DefaultDetector } from '../perception/models/default-detector.js';
 import { HudRenderer, type RegionWarp } from '../render/hud-renderer.js';
@@ -178,6 +180,8 @@ interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
   /** Broker URL to publish HUD frames, scenes and camera previews to; true = an embedded broker. */
   publish?: string | true;
   vehicle?: string;
+  /** Camera mounting (built-in name or file): runs the world model (tracking, lanes, ADAS) after detection. */
+  mounting?: string;
   /** Called once the broker (if any) is up, before frames flow (the demo starts its display here). */
   beforeRun?: (brokerUrl: string | undefined) => Promise<void>;
   /** Called after the last frame, while the link and broker still run. */
@@ -209,6 +213,7 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
     const output = opts.output ?? defaultReplayOutput(input);
     const extensions = [];
     if (detector) extensions.push(detectExtension(detector));
+    if (opts.mounting) extensions.push(worldExtension({ mounting: await loadCameraMounting(opts.mounting) }));
     if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
     // A replay's capture times are from the day of the drive: the wire carries this run's times.
     if (link) extensions.push(linkExtension(link, { publishCamera: true, timeBase: 'pipeline' }));
@@ -349,6 +354,7 @@ export function createProgram(): Command {
     .option('--optics <file>', 'HUD optics config (JSON); default optics otherwise')
     .option('--warp <file>', 'windshield warp map of the far (AR) plane (JSON); no pre-warp otherwise')
     .option('--warp-near <file>', 'windshield warp map of the near (status) plane (JSON)')
+    .option('--mounting <name|file>', "camera mounting on the vehicle (built-in 'pandaset-002', or a JSON file): runs the world model (tracking, lanes, ADAS) whose scene the HUD draws")
     .option('--publish [url]', 'publish HUD frames, scenes and camera previews over MQTT (implies --hud); without a URL, to an embedded broker')
     .option('--vehicle <id>', 'vehicle id in the topics arhud/v1/{id}/... (with --publish)', DEFAULT_VEHICLE_ID)
     .addOption(dataOption())
@@ -482,6 +488,7 @@ export function createProgram(): Command {
         data: opts.data,
         cache: opts.cache,
         hud: true,
+        mounting: 'pandaset-002',
         publish: true,
         vehicle: DEFAULT_VEHICLE_ID,
         beforeRun: async (brokerUrl) => {

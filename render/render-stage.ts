@@ -59,13 +59,14 @@ export interface RenderStageOptions {
   overlay: OverlayScene;
   /** One mesh over the panel, or one per plane region. */
   warp: WarpMesh | readonly RegionWarp[];
-  /** Scene for a frame. Default statusScene. */
+  /** Scene for a frame. Default: `frame.hudScene` (set by the world stage), else statusScene. */
   sceneOf?: (frame: Frame) => HudScene;
 }
 
 /** The render stage plus its '/hud/frame' output, for runReplay. */
 export function renderExtension(options: RenderStageOptions): ReplayExtensionFactory {
-  const sceneOf = options.sceneOf ?? statusScene;
+  // The world model's scene when a world stage ran, else what the pipeline can say on its own.
+  const sceneOf = options.sceneOf ?? ((frame: Frame) => frame.hudScene ?? statusScene(frame));
   const { renderer, overlay, warp } = options;
   let rgba: Uint8Array | undefined;
   const hudSizePx = Object.freeze({ widthPx: renderer.widthPx, heightPx: renderer.heightPx });

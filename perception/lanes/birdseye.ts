@@ -7,7 +7,7 @@
  * (R + G) / 2 for colour images, so white and yellow paint both stand out from grey asphalt.
  */
 import type { ImageView } from '../../pipeline/image.js';
-import type { LaneCamera, PixelOut } from './types.js';
+import { createPixelPoint, type CameraModel } from '../world/camera-model.js';
 
 export interface BirdsEyeGrid {
   /** Nearest and farthest x (m). */
@@ -33,8 +33,16 @@ export const RIDGE_SIDE_WIDTH_M = 0.2;
  */
 export const RIDGE_ASYMMETRY_PENALTY = 0.5;
 
-const _px: PixelOut = { uPx: 0, vPx: 0 };
+/**
+ * A cell is used only if its pixel maps back to it within this fraction of its distance (unitless):
+ * beyond the lens's field of view a distortion polynomial folds back, projecting far-off road points
+ * into the image at pixels that belong to other points.
+ */
+export const ROUND_TRIP_TOLERANCE = 0.01;
+
+const _px = createPixelPoint();
 const _p = { x: 0, y: 0, z: 0 };
+const _back = { x: 0, y: 0, z: 0 };
 
 export class BirdsEyeView {
   readonly grid: Readonly<BirdsEyeGrid>;
@@ -58,7 +66,7 @@ export class BirdsEyeView {
   readonly #centreHalfCells: number;
   readonly #sideCells: number;
 
-  constructor(camera: LaneCamera, grid: BirdsEyeGrid) {
+  constructor(camera: CameraModel, grid: BirdsEyeGrid) {
     const where = 'BirdsEyeView';
     if (!(grid.xFarM > grid.xNearM && grid.xNearM > 0)) throw new RangeError(`${where}: fields 'xNearM'/'xFarM' must satisfy 0 < xNearM < xFarM, got ${grid.xNearM}/${grid.xFarM}`);
     for (const key of ['dxM', 'dyM', 'yHalfM'] as const) {
@@ -86,7 +94,14 @@ export class BirdsEyeView {
         _p.x = this.xOfRow(i);
         _p.y = this.yOfCol(j);
         _p.z = 0;
-        const ok = camera.projectVehiclePoint(_p, _px) && _px.uPx >= 0 && _px.vPx >= 0 && _px.uPx <= this.#cameraWidth - 1 && _px.vPx <= this.#cameraHeight - 1;
+        const ok =
+          camera.projectVehiclePoint(_p, _px) &&
+          _px.uPx >= 0 &&
+          _px.vPx >= 0 &&
+          _px.uPx <= this.#cameraWidth - 1 &&
+          _px.vPx <= this.#cameraHeight - 1 &&
+          camera.pixelToGround(_px.uPx, _px.vPx, _back) &&
+          Math.hypot(_back.x - _p.x, _back.y - _p.y) <= ROUND_TRIP_TOLERANCE * Math.hypot(_p.x, _p.y);
         this.valid[k] = ok ? 1 : 0;
         this.#uPx[k] = ok ? _px.uPx : -1;
         this.#vPx[k] = ok ? _px.vPx : -1;

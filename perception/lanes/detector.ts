@@ -16,9 +16,10 @@
  * Per frame, `detect` allocates only the returned estimate (a few small objects).
  */
 import type { ImageView } from '../../pipeline/image.js';
+import { CameraModel } from '../world/camera-model.js';
 import { BirdsEyeView, type BirdsEyeGrid } from './birdseye.js';
 import { fitPolynomialRobust, type FitResult } from './fit.js';
-import { LANE_ROLES, type LaneBoundary, type LaneCamera, type LaneEstimate, type LaneRole, type LineType } from './types.js';
+import { LANE_ROLES, type LaneBoundary, type LaneEstimate, type LaneRole, type LineType } from './types.js';
 
 export interface LaneDetectorOptions {
   /** Bird's-eye grid; default DEFAULT_GRID. */
@@ -195,12 +196,9 @@ export class LaneDetector {
   readonly #scratchCoefficients = new Float64Array(4);
   #lastTNs: bigint | undefined;
 
-  constructor(camera: LaneCamera, options: LaneDetectorOptions = {}) {
-    if (typeof camera?.projectVehiclePoint !== 'function' || typeof camera.pixelToGround !== 'function') {
-      throw new TypeError(`LaneDetector: 'camera' must have projectVehiclePoint() and pixelToGround(), got ${camera === null ? 'null' : typeof camera}`);
-    }
-    if (!(camera.intrinsics?.width > 0 && camera.intrinsics.height > 0)) {
-      throw new RangeError(`LaneDetector: field 'camera.intrinsics.width/height' must be > 0, got ${camera.intrinsics?.width}x${camera.intrinsics?.height}`);
+  constructor(camera: CameraModel, options: LaneDetectorOptions = {}) {
+    if (!(camera instanceof CameraModel)) {
+      throw new TypeError(`LaneDetector: 'camera' must be a CameraModel, got ${camera === null ? 'null' : typeof camera}`);
     }
     this.#s = settingsFrom(options);
     this.bev = new BirdsEyeView(camera, this.#s.grid);

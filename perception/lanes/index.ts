@@ -4,6 +4,5 @@ export { LaneDetector, DEFAULT_GRID, MIN_RIDGE_CONTRAST, COEFFICIENT_TAU_S, CONF
 export type { LaneDetectorOptions } from './detector.js';
 export { BirdsEyeView, type BirdsEyeGrid } from './birdseye.js';
 export { drawLaneOverlay } from './overlay.js';
-export { PinholeGroundCamera, type PinholeIntrinsics, type PinholeMounting } from './pinhole-ground.js';
-export { udacityCamera, pandasetCamera } from './assumed-cameras.js';
+export * from './assumed-cameras.js';
 export { lanesStage, LANES_STAGE_NAME } from './stage.js';

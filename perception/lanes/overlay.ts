@@ -5,19 +5,20 @@
  * The part of the curve extrapolated from x = 0 to xMinM is drawn thin, for reference.
  */
 import type { ImageView } from '../../pipeline/image.js';
-import { sampleBoundaryM, type GroundProjection, type LaneEstimate, type PixelOut } from './types.js';
+import { createPixelPoint, type CameraModel } from '../world/camera-model.js';
+import { sampleBoundaryM, type LaneEstimate } from './types.js';
 
 /** Step along x (m) between drawn curve points. */
 const OVERLAY_STEP_M = 0.5;
 
-const _a: PixelOut = { uPx: 0, vPx: 0 };
-const _b: PixelOut = { uPx: 0, vPx: 0 };
+const _a = createPixelPoint();
+const _b = createPixelPoint();
 const _p = { x: 0, y: 0, z: 0 };
 
 export function drawLaneOverlay(
   image: ImageView,
   estimate: LaneEstimate,
-  camera: GroundProjection & { intrinsics: { width: number; height: number } },
+  camera: CameraModel,
   out?: Uint8Array,
 ): Uint8Array {
   if (image.format !== 'rgb8' && image.format !== 'gray8' && image.format !== 'rgba8') {

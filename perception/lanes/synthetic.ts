@@ -1,12 +1,14 @@
 /**
- * Synthetic road images with known lane lines, rendered through a camera's pixelToGround: flat grey
- * asphalt (with seeded Gaussian noise), lines painted where |y - line(x)| < width / 2 (anti-aliased
- * over the pixel's ground footprint), dashes by x, sky above the horizon. Pixel (u, v) is the ray
- * through (u, v) (OpenCV: integer coordinates are pixel centres). For the lane tests.
+ * Synthetic road images with known lane lines, rendered through a CameraModel's pixelToGround (lens
+ * distortion included): flat grey asphalt (with seeded Gaussian noise), lines painted where
+ * |y - line(x)| < width / 2 (anti-aliased over the pixel's ground footprint), dashes by x, sky above
+ * the horizon. Pixel (u, v) is the ray through (u, v) (OpenCV: integer coordinates are pixel
+ * centres). For the lane tests.
  */
 import { gaussianRandom, seededRandom } from '../../calibration/math/random.js';
 import { ImageView } from '../../pipeline/image.js';
-import type { GroundProjection, PointOutM } from './types.js';
+import type { Vec3M } from '../../render/optics-config.js';
+import type { CameraModel } from '../world/camera-model.js';
 
 export interface SyntheticLine {
   /** y(x) = c0 + c1 x + c2 x^2 + c3 x^3 (vehicle frame, m). */
@@ -31,11 +33,11 @@ export interface SyntheticScene {
   seed?: number;
 }
 
-const _g: PointOutM = { x: 0, y: 0, z: 0 };
+const _g: Vec3M = { x: 0, y: 0, z: 0 };
 
 /** Renders the scene into a new packed image of the camera's size (rgb8 or gray8). */
 export function renderSyntheticRoad(
-  camera: GroundProjection & { intrinsics: { width: number; height: number; fx: number } },
+  camera: CameraModel,
   scene: SyntheticScene,
   format: 'rgb8' | 'gray8' = 'rgb8',
 ): ImageView {

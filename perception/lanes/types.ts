@@ -28,33 +28,6 @@ export interface LaneEstimate {
   lateralOffsetM?: number;
 }
 
-/** A 2D point in pixels (written by projectVehiclePoint). */
-export interface PixelOut {
-  uPx: number;
-  vPx: number;
-}
-
-/** A 3D point in metres (written by pixelToGround). */
-export interface PointOutM {
-  x: number;
-  y: number;
-  z: number;
-}
-
-/**
- * What the lane detector needs from a camera: vehicle frame <-> pixels. `perception/world`'s
- * CameraModel satisfies it structurally.
- */
-export interface GroundProjection {
-  /** Writes the pixel of a vehicle-frame point; false when it is behind the camera. */
-  projectVehiclePoint(pointM: { x: number; y: number; z: number }, out: PixelOut): boolean;
-  /** Writes where the pixel's ray meets the road plane z = 0; false when it does not (at or above the horizon). */
-  pixelToGround(uPx: number, vPx: number, out: PointOutM): boolean;
-}
-
-/** A camera the detector can use: projection plus the image size it was calibrated for. */
-export type LaneCamera = GroundProjection & { intrinsics: { width: number; height: number } };
-
 /** y of the boundary at x (metres, vehicle frame); extrapolates the cubic outside [xMinM, xMaxM]. */
 export function sampleBoundaryM(b: LaneBoundary, xM: number): number {
   const c = b.coefficients;

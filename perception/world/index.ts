@@ -4,3 +4,4 @@ export * from './ground-plane.js';
 export * from './ego-motion.js';
 export * from './road-calibration.js';
 export * from './pandaset-mounting.js';
+export * from './mounting-file.js';

@@ -8,11 +8,13 @@ import { SimulatedClock } from '../../pipeline/clock.js';
 import { Frame } from '../../pipeline/frame.js';
 import { PipelineMetrics } from '../../pipeline/metrics.js';
 import { ImageView } from '../../pipeline/image.js';
+import { CameraModel, createPixelPoint } from '../../perception/world/camera-model.js';
+import { PANDASET_002_FRONT_MOUNTING } from '../../perception/world/pandaset-mounting.js';
+import { pandaset002FrontCamera, UDACITY_CAMERA_HEIGHT_M, UDACITY_VANISHING_POINT_PX, udacityCamera } from '../../perception/lanes/assumed-cameras.js';
 import { BirdsEyeView } from '../../perception/lanes/birdseye.js';
 import { CONFIDENCE_TAU_S, DEFAULT_GRID, LaneDetector, REPORT_MIN_CONFIDENCE } from '../../perception/lanes/detector.js';
 import { fitPolynomialRobust, FIT_OUTLIER_M } from '../../perception/lanes/fit.js';
 import { drawLaneOverlay } from '../../perception/lanes/overlay.js';
-import { PinholeGroundCamera } from '../../perception/lanes/pinhole-ground.js';
 import { renderSyntheticRoad, type SyntheticLine } from '../../perception/lanes/synthetic.js';
 import { LANES_STAGE_NAME, lanesStage } from '../../perception/lanes/stage.js';
 import { sampleBoundaryM, type LaneBoundary, type LaneEstimate, type LaneRole } from '../../perception/lanes/types.js';
@@ -24,9 +26,9 @@ const FRAME_NS = 40_000_000n; // 25 fps
 const US_DASH = { onM: 3, offM: 9, phaseM: 0 };
 
 /** 960x540, 60 deg HFOV, 1.3 m high, 1.5 deg down: like the Udacity dash cam. */
-function camera(): PinholeGroundCamera {
-  return new PinholeGroundCamera(
-    { width: 960, height: 540, fx: FX_PX, fy: FX_PX, cx: 480, cy: 270 },
+function camera(): CameraModel {
+  return new CameraModel(
+    { width: 960, height: 540, fx: FX_PX, fy: FX_PX, cx: 479.5, cy: 269.5, distortionModel: 'plumb_bob', distortion: [0, 0, 0, 0, 0] },
     { positionM: { x: 0, y: 0, z: 1.3 }, pitchRad: (1.5 * Math.PI) / 180, yawRad: 0, rollRad: 0 },
   );
 }
@@ -102,6 +104,24 @@ describe('lane detection on synthetic roads', () => {
     expect(left!.lineType).toBe('solid');
     expect(right!.lineType).toBe('dashed');
     expect(Math.abs(estimate.laneWidthM! - 3.65)).toBeLessThan(0.05);
+  });
+
+  it('fits straight lines within 5 cm through a distorting lens (barrel k1 = -0.2) rendered and detected with the same CameraModel', () => {
+    const distorted = new CameraModel({ ...camera().intrinsics, distortion: [-0.2, 0.03, 0.001, -0.0005, 0] }, camera().mounting);
+    const egoLeft: [number, number, number, number] = [1.8, 0, 0, 0];
+    const egoRight: [number, number, number, number] = [-1.85, 0, 0, 0];
+    const detector = new LaneDetector(distorted);
+    let estimate: LaneEstimate | undefined;
+    for (let f = 0; f < 12; f++) {
+      const lines: SyntheticLine[] = [{ coefficients: egoLeft, dash: { ...US_DASH, phaseM: f * 0.8 } }, { coefficients: egoRight }];
+      estimate = detector.detect(renderSyntheticRoad(distorted, { lines, seed: f + 1 }), BigInt(f) * FRAME_NS);
+    }
+    const left = boundary(estimate!, 'ego-left'), right = boundary(estimate!, 'ego-right');
+    expect(left && right).toBeTruthy();
+    expect(maxErrorM(left!, egoLeft, left!.xMinM, 30)).toBeLessThan(0.05);
+    expect(maxErrorM(right!, egoRight, right!.xMinM, 30)).toBeLessThan(0.05);
+    expect(left!.lineType).toBe('dashed');
+    expect(right!.lineType).toBe('solid');
   });
 
   it('works on gray8 images and keeps the lateral offset at 10 m steady under pixel noise (RMS step < 1 cm)', () => {
@@ -210,6 +230,28 @@ describe('lane detection building blocks', () => {
     expect(fitPolynomialRobust(xs, ys, ws, 2, 3, out, result)).toBe(false);
   });
 
+  it('the Udacity camera looks up at the measured vanishing point; the PandaSet camera uses the fitted 002 mounting', () => {
+    const udacity = udacityCamera();
+    const px = createPixelPoint();
+    // A point far down the vehicle x axis images at the vanishing point of the lane lines.
+    expect(udacity.projectVehiclePoint({ x: 1e7, y: 0, z: UDACITY_CAMERA_HEIGHT_M }, px)).toBe(true);
+    expect(px.uPx).toBeCloseTo(UDACITY_VANISHING_POINT_PX.uPx, 3);
+    expect(px.vPx).toBeCloseTo(UDACITY_VANISHING_POINT_PX.vPx, 3);
+    expect(udacity.mounting.pitchRad).toBeLessThan(0); // horizon below the image centre: looking up
+    expect(udacity.mounting.positionM).toEqual({ x: 0, y: 0, z: UDACITY_CAMERA_HEIGHT_M });
+    // The road 10 m ahead, 1.8 m to the left, comes back from its pixel.
+    const ground = { x: 0, y: 0, z: 0 };
+    udacity.projectVehiclePoint({ x: 10, y: 1.8, z: 0 }, px);
+    expect(px.uPx).toBeLessThan(UDACITY_VANISHING_POINT_PX.uPx);
+    expect(udacity.pixelToGround(px.uPx, px.vPx, ground)).toBe(true);
+    expect(ground.x).toBeCloseTo(10, 9);
+    expect(ground.y).toBeCloseTo(1.8, 9);
+
+    const pandaset = pandaset002FrontCamera({ fx: 1970, fy: 1971, cx: 970, cy: 483 });
+    expect(pandaset.mounting).toEqual(PANDASET_002_FRONT_MOUNTING);
+    expect(pandaset.intrinsics).toEqual({ width: 1920, height: 1080, fx: 1970, fy: 1971, cx: 970, cy: 483, distortionModel: 'plumb_bob', distortion: [0, 0, 0, 0, 0] });
+  });
+
   it('the bird\'s-eye cells land where the camera projects them, also on a half-size image', () => {
     const cam = camera();
     const bev = new BirdsEyeView(cam, DEFAULT_GRID);
@@ -222,6 +264,19 @@ describe('lane detection building blocks', () => {
     const i = Math.round((12 - DEFAULT_GRID.xNearM) / DEFAULT_GRID.dxM), j = Math.round(bev.colOfY(-1));
     expect(bev.gray[i * bev.cols + j]).toBe(255);
     expect(Number.isNaN(bev.gray[0])).toBe(true); // (6 m, +7.2 m) is outside the image
+  });
+
+  it('the bird\'s-eye view leaves out road cells whose projection folds back into the image beyond the lens\'s field of view', () => {
+    // k1 = -0.5: r (1 - 0.5 r^2) peaks at r = 0.82 (39 deg off-axis) and falls beyond, so (6 m, +7.2 m),
+    // 50 deg off-axis, lands inside the 960x540 image at a pixel whose ray goes elsewhere.
+    const folding = new CameraModel({ ...camera().intrinsics, distortion: [-0.5, 0, 0, 0, 0] }, camera().mounting);
+    const px = createPixelPoint();
+    expect(folding.projectVehiclePoint({ x: 6, y: 7.2, z: 0 }, px)).toBe(true);
+    expect(px.uPx >= 0 && px.uPx <= 959 && px.vPx >= 0 && px.vPx <= 539).toBe(true);
+    const bev = new BirdsEyeView(folding, DEFAULT_GRID);
+    expect(bev.valid[0]).toBe(0); // row 0 (x = 6 m), column 0 (y = +7.2 m)
+    // Straight ahead is unaffected.
+    expect(bev.valid[Math.round(bev.colOfY(0))]).toBe(1);
   });
 });
 
@@ -258,7 +313,7 @@ describe('lane detection misuse', () => {
     expect(e3.message).toBe("BirdsEyeView.update: image 540x540 does not have the camera's aspect ratio (960x540)");
   });
 
-  it('rejects bad options and a camera without projection', () => {
+  it('rejects bad options and a camera that is not a CameraModel', () => {
     const e1 = thrownBy(() => new LaneDetector(camera(), { reportMinConfidence: 1 }));
     expect(e1.name).toBe('RangeError');
     expect(e1.message).toBe("LaneDetector: option 'reportMinConfidence' must be in (0, 1), got 1");
@@ -267,6 +322,6 @@ describe('lane detection misuse', () => {
     expect(e2.message).toBe("BirdsEyeView: fields 'xNearM'/'xFarM' must satisfy 0 < xNearM < xFarM, got 40/36");
     const e3 = thrownBy(() => new LaneDetector({ intrinsics: { width: 960, height: 540 } } as never));
     expect(e3.name).toBe('TypeError');
-    expect(e3.message).toBe("LaneDetector: 'camera' must have projectVehiclePoint() and pixelToGround(), got object");
+    expect(e3.message).toBe("LaneDetector: 'camera' must be a CameraModel, got object");
   });
 });
