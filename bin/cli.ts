@@ -20,6 +20,7 @@ import { Detector } from '../perception/detect/detector.js';
 import { EVAL_SCORE_THRESHOLD, evaluateDetectors, formatEvaluation } from '../perception/detect/evaluate.js';
 import { loadModelCard, type ModelCard } from '../perception/detect/model-card.js';
 import { detectExtension } from '../perception/detect/stage.js';
+import { evaluateLanes, evaluateTracking, formatWorldEvaluation, worldEvaluationJson } from '../perception/evaluate/index.js';
 import { loadCameraMounting } from '../perception/world/mounting-file.js';
 import { worldExtension } from '../perception/world/stage.js';
 import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
@@ -404,9 +405,8 @@ export function createProgram(): Command {
       if (report) process.stdout.write(`\n${report}`);
     });
 
-  program
-    .command('eval')
-    .description('evaluate perception against ground truth')
+  const evalCommand = program.command('eval').description('evaluate perception against ground truth');
+  evalCommand
     .command('detect')
     .description('AP@0.5 of the default detector (FP32 and INT8) on a drive with 3D labels (a PandaSet sequence or an imported recording)')
     .argument('<source>', 'PandaSet sequence directory (e.g. ../shared/data/pandaset-002) or .mcap recording')
@@ -438,6 +438,35 @@ export function createProgram(): Command {
       } finally {
         progress.stop();
         for (const { detector } of detectors) await detector.dispose();
+      }
+    });
+
+  evalCommand
+    .command('track')
+    .description('tracking (MOTA, IDF1, id switches), 3D position error of tracks and lane detection, on real data with ground truth')
+    .argument('[source]', 'PandaSet sequence directory or .mcap recording (default: <data>/pandaset-002)')
+    .addOption(new Option('--precision <p>', 'detector precision').choices(['int8', 'fp32']).default('int8'))
+    .option('--overlays <dir>', 'write overlay images of tracks and lanes here (look at them)')
+    .addOption(dataOption())
+    .addOption(cacheOption())
+    .option('--json', 'print the result as one JSON line last')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (source: string | undefined, opts: { precision: 'int8' | 'fp32'; overlays?: string; data: string; cache: string; json?: boolean; quiet?: boolean }) => {
+      const progress = createProgress('eval track', { quiet: opts.quiet });
+      try {
+        const track = await evaluateTracking(opts.data, {
+          source,
+          cacheDir: opts.cache,
+          precision: opts.precision,
+          overlayDir: opts.overlays && path.join(opts.overlays, 'tracks'),
+          onProgress: (d, t) => progress.update(d, t),
+        });
+        const lanes = await evaluateLanes(opts.data, { overlayDir: opts.overlays && path.join(opts.overlays, 'lanes') });
+        progress.stop();
+        process.stdout.write(`${formatWorldEvaluation(track, lanes)}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify(worldEvaluationJson(track, lanes))}\n`);
+      } finally {
+        progress.stop();
       }
     });
 

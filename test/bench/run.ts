@@ -7,6 +7,7 @@ import { detectBenchmark } from './detect.js';
 import { linkBenchmark } from './link.js';
 import { renderBenchmark } from './render.js';
 import { replayBenchmark } from './replay.js';
+import { worldBenchmark } from './world.js';
 
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   calibrate: calibrateBenchmark,
@@ -14,6 +15,7 @@ const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unkno
   link: linkBenchmark,
   render: renderBenchmark,
   replay: replayBenchmark,
+  world: worldBenchmark,
 };
 
 const args = process.argv.slice(2);
