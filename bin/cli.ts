@@ -21,6 +21,7 @@ import { EVAL_SCORE_THRESHOLD, evaluateDetectors, formatEvaluation } from '../pe
 import { loadModelCard, type ModelCard } from '../perception/detect/model-card.js';
 import { detectExtension } from '../perception/detect/stage.js';
 import { evaluateLanes, evaluateTracking, formatWorldEvaluation, worldEvaluationJson } from '../perception/evaluate/index.js';
+import { trackerOptionsForDetector } from '../perception/track/tracker.js';
 import { loadCameraMounting } from '../perception/world/mounting-file.js';
 import { worldExtension } from '../perception/world/stage.js';
 import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
@@ -147,11 +148,11 @@ async function defaultDetectorCards(opts: ModelCliOptions): Promise<DefaultDetec
   }
 }
 
-async function createDetector(choice: DetectChoice, opts: ModelCliOptions, cardOverrides: Partial<ModelCard> = {}): Promise<Detector | undefined> {
+/** `cardOverrides`: fields to replace, or a function of the card that returns them. */
+async function createDetector(choice: DetectChoice, opts: ModelCliOptions, cardOverrides: Partial<ModelCard> | ((card: ModelCard) => Partial<ModelCard>) = {}): Promise<Detector | undefined> {
   if (choice === 'none') return undefined;
-  if (opts.modelCard) return Detector.create({ ...(await loadModelCard(opts.modelCard)), ...cardOverrides });
-  const cards = await defaultDetectorCards(opts);
-  return Detector.create({ ...(choice === 'int8' ? cards.int8Card : cards.fp32Card), ...cardOverrides });
+  const card = opts.modelCard ? await loadModelCard(opts.modelCard) : await defaultDetectorCards(opts).then((cards) => (choice === 'int8' ? cards.int8Card : cards.fp32Card));
+  return Detector.create({ ...card, ...(typeof cardOverrides === 'function' ? cardOverrides(card) : cardOverrides) });
 }
 
 interface HudCliOptions {
@@ -202,7 +203,14 @@ interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
 
 async function replayCommand(input: string, opts: ReplayCliOptions): Promise<number> {
   const interrupt = new Interrupt();
-  const detector = await createDetector(opts.detect, opts);
+  // With the world model the tracker needs the detector's boxes down to ByteTrack's low threshold,
+  // and takes its high threshold from the detector's own (its model card's) confident level.
+  let trackerOptions: ReturnType<typeof trackerOptionsForDetector> | undefined;
+  const detector = await createDetector(opts.detect, opts, (card) => {
+    if (!opts.mounting) return {};
+    trackerOptions = trackerOptionsForDetector(card.scoreThreshold);
+    return { scoreThreshold: trackerOptions.lowScore };
+  });
   const hud = opts.hud || opts.publish ? await hudSetup(opts) : undefined;
   const renderer = hud ? await HudRenderer.create({ widthPx: hud.optics.panel.widthPx, heightPx: hud.optics.panel.heightPx }) : undefined;
   const broker = opts.publish === true ? await EmbeddedBroker.start() : undefined;
@@ -214,7 +222,7 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
     const output = opts.output ?? defaultReplayOutput(input);
     const extensions = [];
     if (detector) extensions.push(detectExtension(detector));
-    if (opts.mounting) extensions.push(worldExtension({ mounting: await loadCameraMounting(opts.mounting) }));
+    if (opts.mounting) extensions.push(worldExtension({ mounting: await loadCameraMounting(opts.mounting), tracker: trackerOptions }));
     if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
     // A replay's capture times are from the day of the drive: the wire carries this run's times.
     if (link) extensions.push(linkExtension(link, { publishCamera: true, timeBase: 'pipeline' }));

@@ -29,7 +29,7 @@ import type { Box, Detection } from '../detect/types.js';
 import { ensureDefaultDetector } from '../models/default-detector.js';
 import { boxIou, solveAssignment } from '../track/assignment.js';
 import { MOT_IOU_THRESHOLD, evaluateMot, motFrameOf, type MotFrame, type MotResult } from '../track/mot-metrics.js';
-import { MultiObjectTracker, type Track, type TrackInput, type TrackerOptions, type TrackerStats } from '../track/tracker.js';
+import { MultiObjectTracker, trackerOptionsForDetector, type Track, type TrackInput, type TrackerOptions, type TrackerStats } from '../track/tracker.js';
 import { CameraModel, type CameraMounting } from '../world/camera-model.js';
 import { EgoMotion } from '../world/ego-motion.js';
 import { VEHICLE_CENTRE_OFFSET_M, groundContact } from '../world/ground-plane.js';
@@ -85,7 +85,7 @@ export interface TrackingEvaluationOptions {
   overlayEvery?: number;
   /** Contact-to-centre offsets, m. Default VEHICLE_CENTRE_OFFSET_M for vehicles, PERSON_CENTRE_OFFSET_M for persons. */
   centreOffsetM?: Partial<Record<EvalClass, number>>;
-  /** Tracker settings. Default the tracker's own defaults (what the world stage runs). */
+  /** Tracker settings over trackerOptionsForDetector(the detector card's scoreThreshold), as the world stage runs. */
   tracker?: TrackerOptions;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
@@ -185,7 +185,8 @@ export async function evaluateTracking(dataDir: string, options: TrackingEvaluat
     if (options.overlayDir !== undefined) await mkdir(options.overlayDir, { recursive: true });
 
     const offsets: Record<EvalClass, number> = { vehicle: VEHICLE_CENTRE_OFFSET_M, person: PERSON_CENTRE_OFFSET_M, ...options.centreOffsetM };
-    const tracker = new MultiObjectTracker(options.tracker);
+    // ByteTrack's thresholds relative to this detector's own confident threshold (its model card).
+    const tracker = new MultiObjectTracker({ ...trackerOptionsForDetector(card.scoreThreshold), ...options.tracker });
     const ego = new EgoMotion();
     const motFrames: Record<EvalClass, MotFrame[]> = { vehicle: [], person: [] };
     const trackErrors: Record<EvalClass, ErrorSamples> = { vehicle: emptySamples(), person: emptySamples() };

@@ -63,6 +63,26 @@ export const OUTPUT_COAST_S = 0.3;
  */
 export const WORLD_GATE_CHI2 = 9.21;
 
+/**
+ * Score thresholds for a given detector. ByteTrack's thresholds are relations, not absolutes: its
+ * `track_thresh` is the detector's own confident-detection threshold (0.5-0.6 for YOLOX, whose
+ * scores are objectness x class), `det_thresh` for a new track is 0.1 above it, and everything down
+ * to 0.1 feeds the second stage. Scores of other detectors mean other things (a CenterNet heat-map
+ * peak of 0.4 is a confident car), so the tracker takes its high threshold from the detector's model
+ * card (`scoreThreshold`, the level the detector is shown at) and keeps ByteTrack's relations. The
+ * detector must then report boxes down to `lowScore`.
+ */
+export function trackerOptionsForDetector(detectorScoreThreshold: number): Pick<TrackerOptions, 'highScore' | 'newTrackScore' | 'lowScore'> {
+  if (!(detectorScoreThreshold > 0 && detectorScoreThreshold < 1)) {
+    throw new RangeError(`trackerOptionsForDetector: 'detectorScoreThreshold' must be in (0, 1), got ${detectorScoreThreshold}`);
+  }
+  return {
+    highScore: detectorScoreThreshold,
+    newTrackScore: Math.min(1, detectorScoreThreshold + (NEW_TRACK_SCORE - HIGH_SCORE)),
+    lowScore: Math.min(LOW_SCORE, detectorScoreThreshold / 2),
+  };
+}
+
 /** Why an input (or part of it) was not used. */
 export type TrackRejectionReason =
   | 'time-not-increasing'

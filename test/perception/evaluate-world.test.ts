@@ -56,28 +56,24 @@ describe('evaluateTracking on the PandaSet drive (default INT8 detector, default
     expect(track.mot.vehicle.idSwitches).toBeLessThanOrEqual(WORLD_TARGETS.vehicleIdSwitches);
   });
 
-  it('tracks few of the visible vehicles and no persons with the default score thresholds (measured; no issue target)', () => {
-    // Measured: vehicle MOTA 0.07, IDF1 0.18 (FN 417 of 466); the detector's scores on visible
-    // vehicles (median ~0.42, p90 ~0.58) sit below the tracker's HIGH_SCORE 0.5 and NEW_TRACK_SCORE
-    // 0.6, so few tracks are born. Persons: AP50 ~0.01, no person track, MOTA 0.
-    expect(track.matchedScores.vehicle.median).toBeLessThan(0.5);
-    expect(track.mot.vehicle.mota).toBeGreaterThan(0);
-    expect(track.mot.vehicle.idf1).toBeGreaterThan(0.1);
-    expect(track.mot.person.mota).toBeLessThanOrEqual(0.05);
+  it('tracks most visible vehicles with ByteTrack thresholds taken from the detector card (measured; no issue target)', () => {
+    // Measured (INT8): vehicle MOTA 0.27, IDF1 0.63, FN 166 and FP 174 of 466. Persons: the
+    // detector's person AP50 is ~0.01, so person tracks are false positives (MOTA < 0): the
+    // detector's limit, not the tracker's.
+    expect(track.mot.vehicle.mota).toBeGreaterThan(0.2);
+    expect(track.mot.vehicle.idf1).toBeGreaterThan(0.5);
+    expect(track.mot.vehicle.fn).toBeLessThan(track.mot.vehicle.gtCount / 2);
   });
 
-  it(`places tracked vehicles ${RANGE_MIN_M}-${RANGE_MAX_M} m away: |range error|/range p90 <= ${WORLD_TARGETS.rangeErrP90Pct}% (issue #7); median measured`, () => {
+  it(`places tracked vehicles ${RANGE_MIN_M}-${RANGE_MAX_M} m away: |range error|/range median <= ${WORLD_TARGETS.rangeErrMedianPct}%, p90 <= ${WORLD_TARGETS.rangeErrP90Pct}% (issue #7)`, () => {
     const v = track.trackPosition.vehicle;
-    expect(v.samples).toBeGreaterThan(20);
+    expect(v.samples).toBeGreaterThan(100);
+    expect(v.rangeErrMedianPct).toBeLessThanOrEqual(WORLD_TARGETS.rangeErrMedianPct);
     expect(v.rangeErrP90Pct).toBeLessThanOrEqual(WORLD_TARGETS.rangeErrP90Pct);
-    // Issue #7 target: median <= 8 %. NOT met: measured 10.2 % on 38 track samples (the raw
-    // detections' ground contacts: 8.0 % on 187). Almost every estimate is too far (median signed
-    // error +10 %): detector box bottoms sit above the true contact.
-    expect(v.rangeErrMedianPct).toBeLessThan(12);
-    expect(v.rangeBiasMedianPct).toBeGreaterThan(0);
     expect(v.lateralErrMedianM).toBeLessThan(0.3);
     const d = track.detectionPosition.vehicle;
     expect(d.samples).toBeGreaterThan(150);
+    expect(d.rangeErrMedianPct).toBeLessThanOrEqual(WORLD_TARGETS.rangeErrMedianPct);
     expect(d.rangeErrP90Pct).toBeLessThanOrEqual(WORLD_TARGETS.rangeErrP90Pct);
   });
 

@@ -305,3 +305,12 @@ describe('MultiObjectTracker', () => {
     expect(bad({ classGating: 'label' })).toMatchObject({ message: "MultiObjectTracker: option 'classGating' must be 'hud-class' or 'none', got 'label'" });
   });
 });
+
+describe('trackerOptionsForDetector', () => {
+  it("keeps ByteTrack's relations around the detector's own confident threshold", async () => {
+    const { trackerOptionsForDetector, HIGH_SCORE, NEW_TRACK_SCORE, LOW_SCORE } = await import('../../perception/track/tracker.js');
+    expect(trackerOptionsForDetector(0.3)).toEqual({ highScore: 0.3, newTrackScore: 0.3 + (NEW_TRACK_SCORE - HIGH_SCORE), lowScore: LOW_SCORE });
+    expect(trackerOptionsForDetector(0.1).lowScore).toBe(0.05);
+    expect(() => trackerOptionsForDetector(1)).toThrow("trackerOptionsForDetector: 'detectorScoreThreshold' must be in (0, 1), got 1");
+  });
+});
