@@ -7,8 +7,13 @@
  * A frame without camera calibration, or whose capture time goes backwards, gets a degraded scene
  * (status only, no AR content) and is counted: nothing is drawn on the road that the model cannot
  * place.
+ *
+ * In replays the scene is also written to the output recording, once per frame: as is on
+ * TOPIC_HUD_SCENE ('/hud/scene', arhud.HudScene) and as 3D entities on TOPIC_WORLD_SCENE
+ * ('/world/scene', foxglove.SceneUpdate, built from the scene by `sceneUpdateOf`).
  */
 import type { CameraIntrinsics, Frame } from '../../pipeline/frame.js';
+import { TOPIC_HUD_SCENE, TOPIC_WORLD_SCENE, hudSceneCodec, sceneUpdateCodec } from '../../pipeline/recording/topics.js';
 import type { ReplayExtensionFactory } from '../../pipeline/replay.js';
 import { stage } from '../../pipeline/stage.js';
 import type { HudObjectClass, HudScene } from '../../render/hud-scene.js';
@@ -20,6 +25,7 @@ import { MultiObjectTracker, type TrackInput, type TrackerOptions } from '../tra
 import { CameraModel, type CameraMounting } from './camera-model.js';
 import { EgoMotion } from './ego-motion.js';
 import { groundContact } from './ground-plane.js';
+import { sceneUpdateOf } from './scene-update.js';
 
 declare module '../../pipeline/frame.js' {
   interface Frame {
@@ -141,6 +147,15 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
       });
     };
 
-    return { stages: [stage(WORLD_STAGE_NAME, work, { clock, metrics, concurrency: 1 })] };
+    return {
+      stages: [stage(WORLD_STAGE_NAME, work, { clock, metrics, concurrency: 1 })],
+      // The scene as given to the HUD, and the same scene as 3D entities for Foxglove.
+      writeOutputs: async (frame, writer, logTimeNs) => {
+        const scene = frame.hudScene;
+        if (!scene) return;
+        await writer.write(TOPIC_WORLD_SCENE, sceneUpdateCodec, logTimeNs, sceneUpdateOf(scene, scene.tCaptureNs));
+        await writer.write(TOPIC_HUD_SCENE, hudSceneCodec, logTimeNs, scene);
+      },
+    };
   };
 }

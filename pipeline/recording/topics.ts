@@ -6,6 +6,7 @@ import foxgloveSchemas from '@foxglove/schemas/jsonschema.js';
 import { protobufToDescriptor } from '@mcap/support';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import protobuf from 'protobufjs';
+import { HUD_SCENE_SCHEMA, HudSceneError, hudSceneToJson, parseHudScene, type HudScene } from '../../render/hud-scene.js';
 import type { CameraIntrinsics, VehicleState } from '../frame.js';
 import { nsFromTimestamp, timestampFromNs, type Timestamp } from '../time.js';
 
@@ -17,6 +18,10 @@ export const TOPIC_GROUND_TRUTH = '/ground_truth/objects';
 export const TOPIC_FRAME_REPORT = '/pipeline/frame';
 export const TOPIC_DETECTIONS = '/camera/front/detections';
 export const TOPIC_HUD_FRAME = '/hud/frame';
+/** The world model in the vehicle frame (tracked objects, lane boundaries) for Foxglove's 3D panel. */
+export const TOPIC_WORLD_SCENE = '/world/scene';
+/** The HudScene the HUD was given, exactly (render/hud-scene.ts). */
+export const TOPIC_HUD_SCENE = '/hud/scene';
 
 /** Thrown when a payload does not match its topic's schema; names the failing field. */
 export class PayloadError extends TypeError {
@@ -36,7 +41,7 @@ export interface TopicCodec<T> {
 }
 
 // The package is CommonJS; its named exports are reachable through the default export only.
-const { CameraCalibration, ImageAnnotations, PoseInFrame } = foxgloveSchemas;
+const { CameraCalibration, ImageAnnotations, PoseInFrame, SceneUpdate } = foxgloveSchemas;
 
 const ajv = new Ajv({ strict: false, allErrors: false });
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -463,6 +468,115 @@ export const imageBoxesCodec = jsonCodec<ImageBoxesMessage, ImageAnnotationsJson
   }),
 );
 
+// ---------------------------------------------------------------------------------------------
+/** foxglove.Duration as carried in JSON payloads. */
+export interface Duration {
+  sec: number;
+  nsec: number;
+}
+
+export interface KeyValuePair {
+  key: string;
+  value: string;
+}
+
+export interface PoseJson {
+  position: Vector3M;
+  orientation: { x: number; y: number; z: number; w: number };
+}
+
+export interface CubePrimitiveJson {
+  pose: PoseJson;
+  /** Edge lengths along the pose's x, y, z, m. */
+  size: Vector3M;
+  color: RgbaColor;
+}
+
+/** foxglove.LineType: 0 LINE_STRIP, 1 LINE_LOOP, 2 LINE_LIST. */
+export const LINE_STRIP = 0;
+
+export interface LinePrimitiveJson {
+  type: 0 | 1 | 2;
+  pose: PoseJson;
+  /** Width, m (or px when scale_invariant). */
+  thickness: number;
+  scale_invariant: boolean;
+  points: Vector3M[];
+  color: RgbaColor;
+  colors: RgbaColor[];
+  indices: number[];
+}
+
+/** foxglove.SceneEntity with the primitive kinds arhud writes typed; the others stay empty. */
+export interface SceneEntityJson {
+  timestamp: Timestamp;
+  frame_id: string;
+  id: string;
+  /** Relative to `timestamp`; zero would mean "forever", so arhud never writes it. */
+  lifetime: Duration;
+  frame_locked: boolean;
+  metadata: KeyValuePair[];
+  arrows: unknown[];
+  cubes: CubePrimitiveJson[];
+  spheres: unknown[];
+  cylinders: unknown[];
+  lines: LinePrimitiveJson[];
+  triangles: unknown[];
+  texts: unknown[];
+  models: unknown[];
+}
+
+export interface SceneEntityDeletionJson {
+  timestamp: Timestamp;
+  /** 0 MATCHING_ID, 1 ALL. */
+  type: 0 | 1;
+  id: string;
+}
+
+/** foxglove.SceneUpdate, stored as is (its JSON form is the message). */
+export interface SceneUpdateMessage {
+  deletions: SceneEntityDeletionJson[];
+  entities: SceneEntityJson[];
+}
+
+/** 3D entities as foxglove.SceneUpdate in JSON, which Foxglove's 3D panel draws. */
+export const sceneUpdateCodec = jsonCodec<SceneUpdateMessage, SceneUpdateMessage>(
+  'foxglove.SceneUpdate',
+  SceneUpdate,
+  (m) => m,
+  (j) => j,
+);
+
+// ---------------------------------------------------------------------------------------------
+/**
+ * The HudScene in its own JSON form (times as decimal strings of ns), validated by
+ * HUD_SCENE_SCHEMA on read; errors name the deepest failing field.
+ */
+export const hudSceneCodec: TopicCodec<HudScene> = (() => {
+  const schemaName = 'arhud.HudScene';
+  return {
+    schemaName,
+    schemaEncoding: 'jsonschema',
+    messageEncoding: 'json',
+    schemaData: utf8Encoder.encode(JSON.stringify({ title: schemaName, ...HUD_SCENE_SCHEMA })),
+    encode: (scene) => utf8Encoder.encode(hudSceneToJson(scene)),
+    decode: (bytes) => {
+      let text: string;
+      try {
+        text = utf8Decoder.decode(bytes);
+      } catch (error) {
+        throw new PayloadError(`${schemaName}: payload is not UTF-8 (${(error as Error).message})`);
+      }
+      try {
+        return parseHudScene(text, schemaName);
+      } catch (error) {
+        if (error instanceof HudSceneError) throw new PayloadError(error.message);
+        throw error;
+      }
+    },
+  };
+})();
+
 /** Codec for each known topic, for validation when reading. */
 export const CODECS_BY_TOPIC: ReadonlyMap<string, TopicCodec<unknown>> = new Map<string, TopicCodec<unknown>>([
   [TOPIC_CAMERA, compressedImageCodec as TopicCodec<unknown>],
@@ -473,4 +587,6 @@ export const CODECS_BY_TOPIC: ReadonlyMap<string, TopicCodec<unknown>> = new Map
   [TOPIC_FRAME_REPORT, frameReportCodec as TopicCodec<unknown>],
   [TOPIC_DETECTIONS, imageBoxesCodec as TopicCodec<unknown>],
   [TOPIC_HUD_FRAME, compressedImageCodec as TopicCodec<unknown>],
+  [TOPIC_WORLD_SCENE, sceneUpdateCodec as TopicCodec<unknown>],
+  [TOPIC_HUD_SCENE, hudSceneCodec as TopicCodec<unknown>],
 ]);
