@@ -1,5 +1,6 @@
 /**
- * The world model as a pipeline stage, after detection and before rendering: detections become
+ * The world model as pipeline stages after detection and before rendering — 'track', 'lanes',
+ * 'adas', each measured on its own: detections become
  * tracked objects on the road (ground contact, ego-motion-compensated tracking), lanes are found in
  * the frame, ADAS decides what deserves the driver's attention, and the result is the frame's
  * `HudScene`, which the render stage draws and the display link publishes.
@@ -20,6 +21,7 @@ import type { HudObjectClass, HudScene } from '../../render/hud-scene.js';
 import { AdasEngine, buildHudScene, type AdasLane, type AdasObject } from '../adas/index.js';
 import type {} from '../detect/stage.js';
 import { LaneDetector } from '../lanes/detector.js';
+import { LANES_STAGE_NAME } from '../lanes/stage.js';
 import type { LaneEstimate } from '../lanes/types.js';
 import { MultiObjectTracker, type TrackInput, type TrackerOptions } from '../track/index.js';
 import { CameraModel, type CameraMounting } from './camera-model.js';
@@ -33,10 +35,16 @@ declare module '../../pipeline/frame.js' {
     lanes?: LaneEstimate;
     /** Set by the world stage: what the HUD shows for this frame (the render stage draws it). */
     hudScene?: HudScene;
+    /** Set by the track stage: confirmed tracks on the road, as ADAS sees them (this frame's own copies). */
+    worldObjects?: AdasObject[];
+    /** Set by the track stage: no calibration, or time went back; later stages give a degraded scene. */
+    worldDegraded?: boolean;
   }
 }
 
-export const WORLD_STAGE_NAME = 'world';
+/** The world model's stages, in order (their latency shows separately in the replay summary). */
+export const TRACK_STAGE_NAME = 'track';
+export const ADAS_STAGE_NAME = 'adas';
 /** Typical widths of the HUD classes, m: a box's width in pixels is noisier than this prior. */
 export const OBJECT_WIDTH_M: Readonly<Record<HudObjectClass, number>> = { person: 0.6, bicycle: 0.7, motorcycle: 0.9, car: 1.85, bus: 2.55, truck: 2.5 };
 
@@ -64,7 +72,6 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
     let lanes: LaneDetector | undefined;
     let lastTNs: bigint | undefined;
     const inputs: TrackInput[] = [];
-    const objects: AdasObject[] = [];
 
     const cameraFor = (intrinsics: CameraIntrinsics): CameraModel => {
       if (camera === undefined || cameraOf !== intrinsics) {
@@ -75,18 +82,16 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
       return camera;
     };
 
-    const degradedScene = (frame: Frame): HudScene =>
-      buildHudScene({ tCaptureNs: frame.tCaptureNs, egoSpeedMps: frame.vehicle?.speedMps, degraded: true, objects: [] });
-
-    const work = (frame: Frame): void => {
+    /** Stage 'track': ground contacts of the boxes, ego motion, tracking -> frame.worldObjects. */
+    const track = (frame: Frame): void => {
       if (!frame.camera) {
         metrics.count('world.noCalibration');
-        frame.hudScene = degradedScene(frame);
+        frame.worldDegraded = true;
         return;
       }
       if (lastTNs !== undefined && frame.tCaptureNs <= lastTNs) {
         metrics.count('world.timeNotIncreasing');
-        frame.hudScene = degradedScene(frame);
+        frame.worldDegraded = true;
         return;
       }
       const previousTNs = lastTNs;
@@ -112,31 +117,47 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
       // Frames the detector skipped coast; frames it ran on update (an empty run ends tentative tracks).
       const tracks = frame.detections === undefined ? tracker.coast(frame.tCaptureNs, egoDelta) : tracker.update(frame.tCaptureNs, inputs, egoDelta);
 
-      objects.length = 0;
-      for (const track of tracks) {
-        if (track.state === 'tentative' || !track.positionM || !track.hudClass) continue;
-        const v = track.velocityMps ?? { x: 0, y: 0 };
-        const { x, y } = track.positionM;
+      // The tracker reuses its Track objects on the next frame, which may enter this stage before
+      // this frame leaves the next ones: the frame gets its own copies.
+      const objects: AdasObject[] = [];
+      for (const t of tracks) {
+        if (t.state === 'tentative' || !t.positionM || !t.hudClass) continue;
+        const v = t.velocityMps ?? { x: 0, y: 0 };
+        const { x, y } = t.positionM;
         objects.push({
-          trackId: trackIdOf(track.id),
-          objectClass: track.hudClass,
+          trackId: trackIdOf(t.id),
+          objectClass: t.hudClass,
           positionM: { x, y },
           // Over ground -> relative to the ego vehicle (its speed along x, and the turn sweeping the point).
           relativeVelocityMps: { x: v.x - speedMps + yawRateRps * y, y: v.y - yawRateRps * x },
-          widthM: OBJECT_WIDTH_M[track.hudClass],
+          widthM: OBJECT_WIDTH_M[t.hudClass],
         });
       }
-
       metrics.count('world.tracks', tracks.length);
       metrics.count('world.objectsOnRoad', objects.length);
-      const laneEstimate = lanes?.detect(frame.image, frame.tCaptureNs);
-      if (laneEstimate) frame.lanes = laneEstimate;
+      frame.worldObjects = objects;
+    };
+
+    /** Stage 'lanes': lane boundaries in the vehicle frame -> frame.lanes. */
+    const findLanes = (frame: Frame): void => {
+      if (frame.worldDegraded || !lanes) return;
+      frame.lanes = lanes.detect(frame.image, frame.tCaptureNs);
+    };
+
+    /** Stage 'adas': decisions and the scene the HUD draws -> frame.hudScene. */
+    const decide = (frame: Frame): void => {
+      if (frame.worldDegraded) {
+        frame.hudScene = buildHudScene({ tCaptureNs: frame.tCaptureNs, egoSpeedMps: frame.vehicle?.speedMps, degraded: true, objects: [] });
+        return;
+      }
+      const objects = frame.worldObjects ?? [];
+      const laneEstimate = frame.lanes;
       let lane: AdasLane | undefined;
       if (laneEstimate?.lateralOffsetM !== undefined && laneEstimate.laneWidthM !== undefined) {
         const confidenceOf = (role: string) => laneEstimate.boundaries.find((b) => b.role === role)?.confidence ?? 0;
         lane = { lateralOffsetM: laneEstimate.lateralOffsetM, laneWidthM: laneEstimate.laneWidthM, leftConfidence: confidenceOf('ego-left'), rightConfidence: confidenceOf('ego-right') };
       }
-      const decisions = adas.update({ tNs: frame.tCaptureNs, egoSpeedMps: speedMps, egoYawRateRps: yawRateRps, objects, lane });
+      const decisions = adas.update({ tNs: frame.tCaptureNs, egoSpeedMps: frame.vehicle?.speedMps ?? 0, egoYawRateRps: frame.vehicle?.yawRateRps ?? 0, objects, lane });
       frame.hudScene = buildHudScene({
         tCaptureNs: frame.tCaptureNs,
         egoSpeedMps: frame.vehicle?.speedMps,
@@ -148,7 +169,11 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
     };
 
     return {
-      stages: [stage(WORLD_STAGE_NAME, work, { clock, metrics, concurrency: 1 })],
+      stages: [
+        stage(TRACK_STAGE_NAME, track, { clock, metrics, concurrency: 1 }),
+        stage(LANES_STAGE_NAME, findLanes, { clock, metrics, concurrency: 1 }),
+        stage(ADAS_STAGE_NAME, decide, { clock, metrics, concurrency: 1 }),
+      ],
       // The scene as given to the HUD, and the same scene as 3D entities for Foxglove.
       writeOutputs: async (frame, writer, logTimeNs) => {
         const scene = frame.hudScene;

@@ -1,4 +1,4 @@
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, toArray, type OperatorFunction } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { Frame, ImageView, PipelineMetrics, SimulatedClock, type CameraIntrinsics } from '../../pipeline/index.js';
 import type { Detection } from '../../perception/detect/types.js';
@@ -33,7 +33,9 @@ function frameAt(k: number, detections: Detection[] | undefined, withCalibration
 async function run(frames: Frame[]): Promise<{ frames: Frame[]; metrics: PipelineMetrics }> {
   const metrics = new PipelineMetrics();
   const stages = worldExtension({ mounting: PANDASET_002_FRONT_MOUNTING, lanes: false })({ clock: new SimulatedClock(), metrics }).stages ?? [];
-  return { frames: await lastValueFrom(from(frames).pipe(stages[0]!, toArray())), metrics };
+  expect(stages).toHaveLength(3); // track, lanes, adas
+  const [track, lanes, adas] = stages as [OperatorFunction<Frame, Frame>, OperatorFunction<Frame, Frame>, OperatorFunction<Frame, Frame>];
+  return { frames: await lastValueFrom(from(frames).pipe(track, lanes, adas, toArray())), metrics };
 }
 
 const car = (box: Detection['box']): Detection => ({ classId: 2, className: 'car', hudClass: 'car', score: 0.9, box });
