@@ -56,6 +56,13 @@ export interface WorldStageOptions {
   lanes?: boolean;
 }
 
+function sameIntrinsics(a: CameraIntrinsics, b: CameraIntrinsics): boolean {
+  return (
+    a.width === b.width && a.height === b.height && a.fx === b.fx && a.fy === b.fy && a.cx === b.cx && a.cy === b.cy &&
+    a.distortion.length === b.distortion.length && a.distortion.every((k, i) => k === b.distortion[i])
+  );
+}
+
 /** A string id the HUD and MQTT payloads carry for a track. */
 function trackIdOf(id: number): string {
   return `t${id}`;
@@ -73,10 +80,13 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
     let lastTNs: bigint | undefined;
     const inputs: TrackInput[] = [];
 
+    // Recordings repeat the calibration with every frame (a new object each time): compare values,
+    // so the camera model and the lane detector's temporal state survive from frame to frame.
     const cameraFor = (intrinsics: CameraIntrinsics): CameraModel => {
-      if (camera === undefined || cameraOf !== intrinsics) {
+      if (camera === undefined || cameraOf === undefined || !sameIntrinsics(cameraOf, intrinsics)) {
         camera = new CameraModel(intrinsics, options.mounting);
         cameraOf = intrinsics;
+        metrics.count('world.cameraModels');
         lanes = options.lanes === false ? undefined : new LaneDetector(camera);
       }
       return camera;

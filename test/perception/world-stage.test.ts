@@ -67,6 +67,15 @@ describe('world stage', () => {
     expect(metrics.counter('world.timeNotIncreasing')).toBe(1);
   });
 
+  it("keeps one camera model (and the lane detector's state) while the calibration repeats with every frame", async () => {
+    const frames = Array.from({ length: 3 }, (_, k) => frameAt(k, []));
+    for (const frame of frames) frame.camera = structuredClone(INTRINSICS);
+    const changed = frameAt(3, []);
+    changed.camera = { ...INTRINSICS, fx: INTRINSICS.fx + 1 };
+    const { metrics } = await run([...frames, changed]);
+    expect(metrics.counter('world.cameraModels')).toBe(2);
+  });
+
   it('counts inverted boxes and keeps going', async () => {
     const { frames, metrics } = await run([frameAt(0, [car([500, 600, 400, 500])]), frameAt(1, [car(carBox(30, 0))])]);
     expect(frames).toHaveLength(2);
