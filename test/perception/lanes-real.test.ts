@@ -14,13 +14,12 @@
  * - lane width: ego-left minus ego-right at x = 0, median and range.
  * Overlays go to OVERLAY_DIR; look at them.
  */
-import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ImageView } from '../../pipeline/image.js';
+import { forEachVideoFrame } from '../../perception/evaluate/video-frames.js';
 import { pandaset002FrontCamera, UDACITY_CAMERA_HEIGHT_M, udacityCamera } from '../../perception/lanes/assumed-cameras.js';
 import { LaneDetector } from '../../perception/lanes/detector.js';
 import { drawLaneOverlay } from '../../perception/lanes/overlay.js';
@@ -40,34 +39,6 @@ interface Run {
   frames: number;
   estimates: LaneEstimate[];
   msPerFrame: number[];
-}
-
-/** Decodes the video to rgb24 with the project's ffmpeg and runs `onFrame` on each frame (one reused buffer). */
-async function forEachVideoFrame(file: string, width: number, height: number, onFrame: (image: ImageView, index: number) => Promise<void>): Promise<number> {
-  const ffmpeg = spawn(ffmpegInstaller.path, ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  ffmpeg.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => ffmpeg.on('close', (code) => resolve(code ?? -1)));
-  const frameBytes = width * height * 3;
-  const frame = new Uint8Array(frameBytes);
-  const image = ImageView.packed(width, height, 'rgb8', frame);
-  let filled = 0, index = 0;
-  for await (const chunk of ffmpeg.stdout as AsyncIterable<Buffer>) {
-    let at = 0;
-    while (at < chunk.length) {
-      const take = Math.min(frameBytes - filled, chunk.length - at);
-      frame.set(chunk.subarray(at, at + take), filled);
-      filled += take;
-      at += take;
-      if (filled === frameBytes) {
-        await onFrame(image, index++);
-        filled = 0;
-      }
-    }
-  }
-  const code = await exited;
-  if (code !== 0) throw new Error(`forEachVideoFrame: ffmpeg exited with ${code} for ${file}: ${stderr.trim()}`);
-  return index;
 }
 
 function find(e: LaneEstimate, role: LaneRole) {
