@@ -133,7 +133,8 @@ export interface TrackingEvaluation {
   overlays: string[];
 }
 
-interface DriveFrame {
+/** One camera frame of a labelled drive: capture time, labels, camera pose and intrinsics. */
+export interface DriveFrame {
   tNs: bigint;
   objects: GroundTruthObject[];
   pose: PoseMessage;
@@ -337,7 +338,8 @@ function statsOf(samples: ErrorSamples): PositionErrorStats {
 }
 
 /** Camera frames with their pose, intrinsics and labels, in log-time order (the order the detection evaluation visits them). */
-async function readDriveFrames(recording: string): Promise<DriveFrame[]> {
+/** The camera frames of a recording with their labels, pose and calibration, in time order; refuses a frame lacking any. */
+export async function readDriveFrames(recording: string): Promise<DriveFrame[]> {
   const reader = await RecordingReader.open(recording, { strict: true });
   try {
     const byTime = new Map<bigint, Partial<DriveFrame> & { image?: boolean }>();

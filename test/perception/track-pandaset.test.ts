@@ -9,19 +9,9 @@ import { projectGroundTruth, type ProjectedObject } from '../../perception/detec
 import { hudClassOf, type Box } from '../../perception/detect/types.js';
 import { MultiObjectTracker, type TrackInput } from '../../perception/track/tracker.js';
 import { evaluateMot, motFrameOf, type MotFrame, type MotResult } from '../../perception/track/mot-metrics.js';
-import {
-  RecordingReader,
-  TOPIC_CAMERA_CALIBRATION,
-  TOPIC_CAMERA_POSE,
-  TOPIC_GROUND_TRUTH,
-  cameraCalibrationCodec,
-  groundTruthObjectsCodec,
-  poseCodec,
-  type CameraIntrinsics,
-  type GroundTruthObject,
-  type PoseMessage,
-} from '../../pipeline/index.js';
+import type { PoseMessage } from '../../pipeline/index.js';
 import type { VehiclePoseDelta } from '../../render/optics.js';
+import { readDriveFrames, type DriveFrame } from '../../perception/evaluate/track-eval.js';
 import { importedPandasetDrive } from '../support/data.js';
 import { gaussianRandom, seededRandom } from '../support/random.js';
 
@@ -37,12 +27,6 @@ const LOW_SCORE_FRACTION = 0.2;
 const RANGE_NOISE_REL = 0.05;
 const LATERAL_NOISE_M = 0.3;
 
-interface DriveFrame {
-  tNs: bigint;
-  objects: GroundTruthObject[];
-  pose: PoseMessage;
-  intrinsics: CameraIntrinsics;
-}
 
 /** Heading of the camera's forward axis in the world x-y plane (rad from world x, counter-clockwise). */
 function headingOf(pose: PoseMessage): number {
@@ -137,23 +121,7 @@ describe('tracking on the PandaSet drive (ground-truth boxes as a noisy detector
   const frames: DriveFrame[] = [];
 
   beforeAll(async () => {
-    const reader = await RecordingReader.open(await importedPandasetDrive(), { strict: true });
-    try {
-      const byTime = new Map<bigint, Partial<DriveFrame>>();
-      for await (const message of reader.messages({ topics: [TOPIC_GROUND_TRUTH, TOPIC_CAMERA_POSE, TOPIC_CAMERA_CALIBRATION] })) {
-        const frame = byTime.get(message.logTimeNs) ?? { tNs: message.logTimeNs };
-        byTime.set(message.logTimeNs, frame);
-        if (message.topic === TOPIC_GROUND_TRUTH) frame.objects = groundTruthObjectsCodec.decode(message.data).objects;
-        else if (message.topic === TOPIC_CAMERA_POSE) frame.pose = poseCodec.decode(message.data);
-        else frame.intrinsics = cameraCalibrationCodec.decode(message.data).intrinsics;
-      }
-      for (const frame of byTime.values()) {
-        if (!frame.objects || !frame.pose || !frame.intrinsics) throw new Error('a frame of the drive lacks ground truth, pose or calibration');
-        frames.push(frame as DriveFrame);
-      }
-    } finally {
-      await reader.close();
-    }
+    frames.push(...(await readDriveFrames(await importedPandasetDrive())));
   });
 
   it('has the 60 frames', () => {
