@@ -297,6 +297,15 @@ export function encodePipelineConfig(config: PipelineConfig): Uint8Array {
   return toJsonBytes(config);
 }
 
+/** Runs another module's parser on a payload, turning its errors into HudPayloadError naming the topic and field. */
+function parsedBy<T>(topic: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw HudPayloadError.wrap(topic, error);
+  }
+}
+
 /** A HudScene payload (render/hud-scene.ts schema); errors become HudPayloadError naming the field. */
 export function parseScenePayload(bytes: Uint8Array, topic: string): HudScene {
   if (bytes.length > MAX_PAYLOAD_BYTES.scene) throw new HudPayloadError(topic, undefined, `payload of ${bytes.length} bytes exceeds the limit of ${MAX_PAYLOAD_BYTES.scene} bytes`);
@@ -306,31 +315,19 @@ export function parseScenePayload(bytes: Uint8Array, topic: string): HudScene {
   } catch (error) {
     throw new HudPayloadError(topic, undefined, 'payload is not valid UTF-8', { cause: error });
   }
-  try {
-    return parseHudScene(text, topic);
-  } catch (error) {
-    throw HudPayloadError.wrap(topic, error);
-  }
+  return parsedBy(topic, () => parseHudScene(text, topic));
 }
 
 /** A HUD optics config payload (render/optics-config.ts); errors name the field. */
 export function parseOpticsConfigPayload(bytes: Uint8Array, topic: string): HudOpticsConfig {
   const json = parseJsonPayload(bytes, topic, MAX_PAYLOAD_BYTES.configOptics);
-  try {
-    return parseHudOpticsConfig(json, topic);
-  } catch (error) {
-    throw HudPayloadError.wrap(topic, error);
-  }
+  return parsedBy(topic, () => parseHudOpticsConfig(json, topic));
 }
 
 /** A windshield calibration (warp map) payload (render/warp-map.ts); errors name the field. */
 export function parseCalibrationPayload(bytes: Uint8Array, topic: string): WarpMap {
   const json = parseJsonPayload(bytes, topic, MAX_PAYLOAD_BYTES.configCalibration);
-  try {
-    return parseWarpMap(json, topic);
-  } catch (error) {
-    throw HudPayloadError.wrap(topic, error);
-  }
+  return parsedBy(topic, () => parseWarpMap(json, topic));
 }
 
 export type HudConfigKind = 'optics' | 'calibration' | 'pipeline';
