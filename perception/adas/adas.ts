@@ -21,6 +21,14 @@ export const RELEASE_HOLD_S = 0.6;
 export const RAISE_CONFIRM_UPDATES = 2;
 /** Objects closing slower than this are not on a collision course, m/s. */
 export const MIN_CLOSING_SPEED_MPS = 0.5;
+/**
+ * An object counts as closing only when its closing speed is above MIN_CLOSING_SPEED_MPS by this many
+ * standard deviations of its velocity estimate, and as moving across the path only by what its
+ * lateral speed exceeds that many deviations: a young track, or one whose range is noisy, has not
+ * yet shown that it closes in, and a warning on it would be a false alarm (the tracker starts every
+ * track with a ~10 m/s velocity uncertainty).
+ */
+export const CLOSING_CONFIDENCE_SIGMAS = 1;
 /** Half width of the ego vehicle, m, plus the corridor margin on each side, m. */
 export const EGO_HALF_WIDTH_M = 0.95;
 export const CORRIDOR_MARGIN_M = 0.4;
@@ -48,6 +56,10 @@ export interface AdasObject {
   /** Velocity relative to the ego vehicle, vehicle frame. */
   relativeVelocityMps: { x: number; y: number };
   widthM: number;
+  /** Lateral extent (y of its left and right edges), vehicle frame, m, where known (labelled boxes); absent: positionM.y +- widthM / 2. */
+  lateralExtentM?: { leftM: number; rightM: number };
+  /** 1-sigma error of relativeVelocityMps, m/s; absent: taken as exact. */
+  velocitySigmaMps?: number;
 }
 
 /** The ego lane as ADAS needs it. */
@@ -112,19 +124,34 @@ export function pathLateralM(xM: number, egoSpeedMps: number, egoYawRateRps: num
  * then: the object moves with its relative velocity, the corridor follows the predicted path.
  */
 export function assessCollision(object: AdasObject, egoSpeedMps: number, egoYawRateRps: number): { ttcS?: number; inPath: boolean } {
-  const { x, y } = object.positionM;
+  const { x } = object.positionM;
   const closingMps = -object.relativeVelocityMps.x;
   const margin = VULNERABLE.has(object.objectClass) ? VRU_CORRIDOR_MARGIN_M : CORRIDOR_MARGIN_M;
-  const halfCorridorM = EGO_HALF_WIDTH_M + margin + object.widthM / 2;
-  const nowInPath = x > 0 && Math.abs(y - pathLateralM(x, egoSpeedMps, egoYawRateRps)) <= halfCorridorM;
-  if (!(x > 0) || closingMps < MIN_CLOSING_SPEED_MPS) return { inPath: nowInPath };
+  const halfCorridorM = EGO_HALF_WIDTH_M + margin;
+  const nowInPath = x > 0 && lateralClearanceM(object, 0, pathLateralM(x, egoSpeedMps, egoYawRateRps), halfCorridorM) <= 0;
+  const closingSigmaMps = Number.isFinite(object.velocitySigmaMps) ? object.velocitySigmaMps! : 0;
+  if (!(x > 0) || closingMps - CLOSING_CONFIDENCE_SIGMAS * closingSigmaMps < MIN_CLOSING_SPEED_MPS) return { inPath: nowInPath };
   const ttcS = x / closingMps;
   if (ttcS > PATH_HORIZON_S * 2) return { inPath: nowInPath };
-  // Where it will be laterally when it reaches us (a crossing pedestrian walks into the corridor).
-  const yAtContactM = y + object.relativeVelocityMps.y * Math.min(ttcS, PATH_HORIZON_S);
-  const inPathAtContact = Math.abs(yAtContactM - pathLateralM(0, egoSpeedMps, egoYawRateRps)) <= halfCorridorM;
+  // Where it will be laterally when it reaches us (a crossing pedestrian walks into the corridor),
+  // moving only as fast across as its estimate shows beyond doubt: lateral velocity noise on a
+  // parked car beside the path would otherwise sweep it into the corridor.
+  const vy = object.relativeVelocityMps.y;
+  const confidentVyMps = Math.sign(vy) * Math.max(0, Math.abs(vy) - CLOSING_CONFIDENCE_SIGMAS * closingSigmaMps);
+  const inPathAtContact = lateralClearanceM(object, confidentVyMps * Math.min(ttcS, PATH_HORIZON_S), pathLateralM(0, egoSpeedMps, egoYawRateRps), halfCorridorM) <= 0;
   const inPath = nowInPath || inPathAtContact;
   return inPath ? { ttcS, inPath } : { inPath };
+}
+
+/**
+ * Gap between the object (its lateral extent moved by `shiftM`) and a corridor of half width
+ * `halfCorridorM` centred on `pathYM`, m; zero or negative when they overlap.
+ */
+function lateralClearanceM(object: AdasObject, shiftM: number, pathYM: number, halfCorridorM: number): number {
+  const extent = object.lateralExtentM;
+  const leftM = (extent ? extent.leftM : object.positionM.y + object.widthM / 2) + shiftM;
+  const rightM = (extent ? extent.rightM : object.positionM.y - object.widthM / 2) + shiftM;
+  return Math.max(rightM - (pathYM + halfCorridorM), pathYM - halfCorridorM - leftM);
 }
 
 /** Hysteresis on a warning level: raise after confirmation (critical at once), release slowly. */
@@ -216,7 +243,8 @@ export class AdasEngine {
         worst = { level: warning, ttcS: ttcS ?? THRESHOLD_OF[warning], trackId: object.trackId };
       }
       const vehicle = !VULNERABLE.has(object.objectClass);
-      const inLane = object.positionM.x > 0 && Math.abs(object.positionM.y - pathLateralM(object.positionM.x, speed, yawRate)) <= EGO_HALF_WIDTH_M + CORRIDOR_MARGIN_M;
+      // A lead overlaps the width the ego vehicle sweeps along its path.
+      const inLane = object.positionM.x > 0 && lateralClearanceM(object, 0, pathLateralM(object.positionM.x, speed, yawRate), EGO_HALF_WIDTH_M) <= 0;
       if (vehicle && inLane && object.positionM.x <= ACC_MAX_GAP_M && (!lead || object.positionM.x < lead.gapM)) lead = { trackId: object.trackId, gapM: object.positionM.x };
     }
     for (const id of this.#objectFilters.keys()) if (!seen.has(id)) this.#objectFilters.delete(id);

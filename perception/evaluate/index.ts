@@ -58,6 +58,9 @@ export function worldEvaluationJson(track: TrackingEvaluation, lanes: LaneEvalua
     laneJitterCm: finiteOrNull(lanes.udacity.jitterCm),
     laneWidthM: finiteOrNull(lanes.udacity.laneWidthMedianM),
     lanes: { udacity: laneJson(lanes.udacity), pandaset: laneJson(lanes.pandaset) },
+    fcwFalseAlarmFrames: track.fcw.falseAlarmFrames,
+    fcwMissedFrames: track.fcw.missedFrames,
+    fcw: { ...track.fcw, leadGapErrMedianM: finiteOrNull(track.fcw.leadGapErrMedianM), leadGapErrP90M: finiteOrNull(track.fcw.leadGapErrP90M) },
     targets: WORLD_TARGETS,
     met: worldTargetsMet(track, lanes),
   };
@@ -76,6 +79,16 @@ export function worldTargetsMet(track: TrackingEvaluation, lanes: LaneEvaluation
 }
 
 const num = (value: number | null | undefined, digits: number, unit = ''): string => (value !== null && value !== undefined && Number.isFinite(value) ? `${value.toFixed(digits)}${unit}` : '-');
+
+function fcwLine(track: TrackingEvaluation): string {
+  const f = track.fcw;
+  const levels = (['caution', 'warning', 'critical'] as const).map((l) => `${l} ${f.levelFrames[l][1]}/${f.levelFrames[l][0]}`).join(', ');
+  return (
+    `forward-collision warnings vs labels (${f.frames} frames): raised in ${f.warningFrames}, labels call for ${f.truthWarningFrames}; ` +
+    `false-alarm frames ${f.falseAlarmFrames}, missed frames ${f.missedFrames}, same level ${f.sameLevelFrames}; frames per level ours/labels: ${levels}; ` +
+    `ACC lead gap error median ${num(f.leadGapErrMedianM, 2, ' m')} p90 ${num(f.leadGapErrP90M, 2, ' m')} (${f.leadFrames} frames)`
+  );
+}
 
 /** Text report for the CLI: tracking per class, position errors, lanes per video, targets. */
 export function formatWorldEvaluation(track: TrackingEvaluation, lanes: LaneEvaluation): string {
@@ -98,6 +111,7 @@ export function formatWorldEvaluation(track: TrackingEvaluation, lanes: LaneEval
     `position against cuboid centres, vehicles ${RANGE_MIN_M}-${RANGE_MAX_M} m:`,
     position('tracks', track.trackPosition.vehicle),
     position('raw detections', track.detectionPosition.vehicle),
+    fcwLine(track),
     'lanes:',
     lane(lanes.udacity),
     lane(lanes.pandaset),

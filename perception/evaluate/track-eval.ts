@@ -50,6 +50,8 @@ import {
 } from '../../pipeline/index.js';
 import type { ImageView } from '../../pipeline/image.js';
 import { importPandaset } from '../../pipeline/sources/pandaset.js';
+import { adasObjectOf } from '../world/adas-objects.js';
+import { FcwComparison, atGroundContact, type FcwEvaluation } from './fcw-eval.js';
 import { colourOfId, packedRgbOf, svgText, writeOverlayPng } from './overlay.js';
 import { quantile } from './stats.js';
 
@@ -129,6 +131,8 @@ export interface TrackingEvaluation {
   /** Scores of the detector's boxes on visible labelled objects: what the tracker's score thresholds meet. */
   matchedScores: Record<EvalClass, ScoreStats>;
   tracker: TrackerStats;
+  /** Forward-collision warnings from the tracks against those the labels call for. */
+  fcw: FcwEvaluation;
   /** Overlay PNGs written. */
   overlays: string[];
 }
@@ -193,6 +197,7 @@ export async function evaluateTracking(dataDir: string, options: TrackingEvaluat
     const trackErrors: Record<EvalClass, ErrorSamples> = { vehicle: emptySamples(), person: emptySamples() };
     const detectionErrors: Record<EvalClass, ErrorSamples> = { vehicle: emptySamples(), person: emptySamples() };
     const overlays: string[] = [];
+    const fcw = new FcwComparison();
     let frameIndex = 0;
 
     const onFrame = async (image: ImageView, detections: readonly Detection[]): Promise<void> => {
@@ -205,7 +210,16 @@ export async function evaluateTracking(dataDir: string, options: TrackingEvaluat
       const inputs = trackInputsOf(detections, camera, offsets);
       const tracks = tracker.update(frame.tNs, inputs, egoDelta);
       const projected = projectGroundTruth(frame.objects, frame.pose, frame.intrinsics);
-      const centres = projected.map((_, j) => vehicleFrames.vehiclePointFromWorld(k, frame.objects[j]!.positionM, { x: 0, y: 0, z: 0 }));
+      const toVehicle = (pointM: { x: number; y: number; z: number }) => vehicleFrames.vehiclePointFromWorld(k, pointM, { x: 0, y: 0, z: 0 });
+      const centres = frame.objects.map((object) => toVehicle(object.positionM));
+      const egoNow = { tNs: frame.tNs, egoSpeedMps: ego.speedMps, egoYawRateRps: ego.yawRateRps };
+      // ADAS reasons on ground contacts; these tracks follow centre estimates (see trackInputsOf).
+      const adasObjects = tracks.flatMap((t) => {
+        const object = adasObjectOf(t, egoNow.egoSpeedMps, egoNow.egoYawRateRps);
+        const evalClass = evalClassOfDetectorClass(t.className);
+        return object === undefined ? [] : [evalClass === undefined ? object : atGroundContact(object, offsets[evalClass])];
+      });
+      fcw.add(egoNow, adasObjects, { objects: frame.objects, projected, toVehicle });
       for (const evalClass of EVAL_CLASSES) {
         motFrames[evalClass].push(motFrameOf(projected, tracks, evalClass));
         const trackEstimates = tracks.filter((t) => evalClassOfDetectorClass(t.className) === evalClass).map((t) => ({ box: t.box, positionM: t.positionM, score: t.score }));
@@ -238,6 +252,7 @@ export async function evaluateTracking(dataDir: string, options: TrackingEvaluat
       detectionPosition: { vehicle: statsOf(detectionErrors.vehicle), person: statsOf(detectionErrors.person) },
       matchedScores: { vehicle: scoreStatsOf(detectionErrors.vehicle.scores), person: scoreStatsOf(detectionErrors.person.scores) },
       tracker: structuredClone(tracker.stats) as TrackerStats,
+      fcw: fcw.result(),
       overlays,
     };
   } finally {

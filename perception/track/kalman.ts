@@ -307,11 +307,12 @@ export class GroundKalman {
 
   /** Square root of the larger eigenvalue of the position covariance, metres: a conservative 1-sigma radius. */
   positionSigmaM(): number {
-    const a = this.covariance[0]!;
-    const b = this.covariance[1]!;
-    const d = this.covariance[5]!;
-    const mean = (a + d) / 2;
-    return Math.sqrt(Math.max(0, mean + Math.hypot((a - d) / 2, b)));
+    return largerAxisSigma(this.covariance[0]!, this.covariance[1]!, this.covariance[5]!);
+  }
+
+  /** Square root of the larger eigenvalue of the velocity covariance, m/s: a conservative 1-sigma speed error. */
+  velocitySigmaMps(): number {
+    return largerAxisSigma(this.covariance[10]!, this.covariance[11]!, this.covariance[15]!);
   }
 
   /** Fills _innovation (z - Hx) and _sInv (S^-1 as [s00, s01, s11]). */
@@ -350,6 +351,11 @@ function measurementNoise(x: number, y: number, rangeSigmaM: number, lateralSigm
   out[0] = c * c * rr + s * s * ll;
   out[1] = c * s * (rr - ll);
   out[2] = s * s * rr + c * c * ll;
+}
+
+/** Square root of the larger eigenvalue of the 2x2 covariance [[a, b], [b, d]]. */
+function largerAxisSigma(a: number, b: number, d: number): number {
+  return Math.sqrt(Math.max(0, (a + d) / 2 + Math.hypot((a - d) / 2, b)));
 }
 
 function symmetrize(p: Float64Array): void {

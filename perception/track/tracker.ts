@@ -176,6 +176,8 @@ export interface Track {
   velocityMps?: { x: number; y: number };
   /** 1-sigma radius of positionM (larger axis of its covariance), metres; with positionM. */
   positionSigmaM?: number;
+  /** 1-sigma error of velocityMps (larger axis of its covariance), m/s; with positionM. */
+  velocitySigmaMps?: number;
 }
 
 export interface TrackerStats {
@@ -567,6 +569,7 @@ export class MultiObjectTracker {
         velocity.x = s[2]!;
         velocity.y = s[3]!;
         track.positionSigmaM = record.groundKf.positionSigmaM();
+        track.velocitySigmaMps = record.groundKf.velocitySigmaMps();
       }
       if (track.state === 'tentative' ? withTentative : track.state === 'confirmed' || track.timeSinceUpdateS <= outputCoastS) output.push(track);
     }

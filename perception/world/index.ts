@@ -5,3 +5,4 @@ export * from './ego-motion.js';
 export * from './road-calibration.js';
 export * from './pandaset-mounting.js';
 export * from './mounting-file.js';
+export * from './adas-objects.js';

@@ -17,7 +17,7 @@ import type { CameraIntrinsics, Frame } from '../../pipeline/frame.js';
 import { TOPIC_HUD_SCENE, TOPIC_WORLD_SCENE, hudSceneCodec, sceneUpdateCodec } from '../../pipeline/recording/topics.js';
 import type { ReplayExtensionFactory } from '../../pipeline/replay.js';
 import { stage } from '../../pipeline/stage.js';
-import type { HudObjectClass, HudScene } from '../../render/hud-scene.js';
+import type { HudScene } from '../../render/hud-scene.js';
 import { AdasEngine, buildHudScene, type AdasLane, type AdasObject } from '../adas/index.js';
 import type {} from '../detect/stage.js';
 import { LaneDetector } from '../lanes/detector.js';
@@ -28,6 +28,7 @@ import { CameraModel, type CameraMounting } from './camera-model.js';
 import { EgoMotion } from './ego-motion.js';
 import { groundContact } from './ground-plane.js';
 import { sceneUpdateOf } from './scene-update.js';
+import { adasObjectOf } from './adas-objects.js';
 
 declare module '../../pipeline/frame.js' {
   interface Frame {
@@ -45,8 +46,6 @@ declare module '../../pipeline/frame.js' {
 /** The world model's stages, in order (their latency shows separately in the replay summary). */
 export const TRACK_STAGE_NAME = 'track';
 export const ADAS_STAGE_NAME = 'adas';
-/** Typical widths of the HUD classes, m: a box's width in pixels is noisier than this prior. */
-export const OBJECT_WIDTH_M: Readonly<Record<HudObjectClass, number>> = { person: 0.6, bicycle: 0.7, motorcycle: 0.9, car: 1.85, bus: 2.55, truck: 2.5 };
 
 export interface WorldStageOptions {
   /** Where the camera sits on the vehicle (from calibration). */
@@ -61,11 +60,6 @@ function sameIntrinsics(a: CameraIntrinsics, b: CameraIntrinsics): boolean {
     a.width === b.width && a.height === b.height && a.fx === b.fx && a.fy === b.fy && a.cx === b.cx && a.cy === b.cy &&
     a.distortion.length === b.distortion.length && a.distortion.every((k, i) => k === b.distortion[i])
   );
-}
-
-/** A string id the HUD and MQTT payloads carry for a track. */
-function trackIdOf(id: number): string {
-  return `t${id}`;
 }
 
 /** The world model for runReplay (put it after the detect extension and before the render one). */
@@ -131,17 +125,8 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
       // this frame leaves the next ones: the frame gets its own copies.
       const objects: AdasObject[] = [];
       for (const t of tracks) {
-        if (t.state === 'tentative' || !t.positionM || !t.hudClass) continue;
-        const v = t.velocityMps ?? { x: 0, y: 0 };
-        const { x, y } = t.positionM;
-        objects.push({
-          trackId: trackIdOf(t.id),
-          objectClass: t.hudClass,
-          positionM: { x, y },
-          // Over ground -> relative to the ego vehicle (its speed along x, and the turn sweeping the point).
-          relativeVelocityMps: { x: v.x - speedMps + yawRateRps * y, y: v.y - yawRateRps * x },
-          widthM: OBJECT_WIDTH_M[t.hudClass],
-        });
+        const object = adasObjectOf(t, speedMps, yawRateRps);
+        if (object) objects.push(object);
       }
       metrics.count('world.tracks', tracks.length);
       metrics.count('world.objectsOnRoad', objects.length);

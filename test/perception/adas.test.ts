@@ -46,6 +46,22 @@ describe('forward-collision warning', () => {
     ]);
   });
 
+  it('waits until the tracker is sure an object closes in, and does not sweep a parked car into the path on lateral velocity noise', () => {
+    const level = (object: AdasObject) => timeline(3, (k) => ({ tNs: BigInt(k) * STEP_NS, egoSpeedMps: 5, egoYawRateRps: 0, objects: [object] }), (out) => out.forwardCollision?.level ?? 'none').at(-1)![1];
+    // Closing at 5 m/s from 7 m (TTC 1.4 s): critical when the estimate is good to 1 m/s...
+    expect(level({ ...car(7, 0.3, -5), velocitySigmaMps: 1 })).toBe('critical');
+    // ...nothing while its uncertainty still covers "not closing" (a young track).
+    expect(level({ ...car(7, 0.3, -5), velocitySigmaMps: 6 })).toBe('none');
+    // A parked car 2.9 m right of the path (its left edge 2 m out), 0.6 m/s of lateral noise on a
+    // 1.5 m/s-uncertain estimate: not in the path...
+    expect(level({ ...car(7, -2.9, -5, 0.6), velocitySigmaMps: 1.5 })).toBe('none');
+    // ...while the same lateral speed, known to 0.1 m/s, does carry it into the corridor in time.
+    expect(level({ ...car(7, -2.9, -5, 0.6), velocitySigmaMps: 0.1 })).toBe('critical');
+    // Labelled lateral extents replace the class width: a wide object reaching into the corridor.
+    expect(level({ ...car(7, -2.9, -5), lateralExtentM: { leftM: -1.2, rightM: -4 } })).toBe('critical');
+    expect(level({ ...car(7, -2.9, -5), lateralExtentM: { leftM: -1.9, rightM: -4 } })).toBe('none');
+  });
+
   it('does not flicker when TTC hovers at a threshold', () => {
     // Two updates clearly inside caution, then TTC alternates 0.05 s either side of the threshold.
     const ttcAt = (k: number) => (k < 2 ? FCW_CAUTION_TTC_S - 0.1 : k % 2 === 0 ? FCW_CAUTION_TTC_S - 0.05 : FCW_CAUTION_TTC_S + 0.05);

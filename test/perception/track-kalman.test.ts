@@ -188,6 +188,22 @@ describe('GroundKalman', () => {
     expect(diagonal.covariance[0]).toBeCloseTo(2.125, 12);
     expect(diagonal.covariance[1]).toBeCloseTo(1.875, 12);
     expect(diagonal.positionSigmaM()).toBeCloseTo(2, 12);
+    expect(diagonal.velocitySigmaMps()).toBeCloseTo(GROUND_INIT_SPEED_STD_MPS, 12);
+  });
+
+  it('becomes sure of a velocity as measurements come in (the velocity sigma ADAS gates warnings on)', () => {
+    const kf = new GroundKalman().initiate({ x: 30, y: 0 }, 1, 0.2);
+    const sigmas: number[] = [kf.velocitySigmaMps()];
+    for (let k = 1; k <= 20; k++) {
+      kf.predict(0.1);
+      kf.update({ x: 30 - k * 0.5, y: 0 }, 1, 0.2);
+      sigmas.push(kf.velocitySigmaMps());
+    }
+    // Falls to the steady state set by the acceleration noise (~1.9 m/s here), never rises.
+    for (let k = 1; k < sigmas.length; k++) expect(sigmas[k]!).toBeLessThanOrEqual(sigmas[k - 1]! + 1e-3);
+    expect(sigmas[3]!).toBeLessThan(GROUND_INIT_SPEED_STD_MPS / 2);
+    expect(sigmas.at(-1)!).toBeLessThan(2.5);
+    expect(kf.state[2]).toBeLessThan(-3);
   });
 
   it('predicts and updates as the hand-computed filter', () => {
