@@ -37,6 +37,10 @@ import { EyeboxWarp, loadWarpMap } from '../render/warp-map.js';
 import { WarpMesh } from '../render/warp-mesh.js';
 import { addCalibrateCommands } from './calibrate.js';
 import { DEFAULT_VEHICLE_ID, addHudCommands } from './hud-commands.js';
+import { addIspCommands } from './isp-commands.js';
+import { LearnedDenoiser } from '../perception/isp/denoiser/denoiser.js';
+import { gainLevelByName } from '../perception/isp/noise-model.js';
+import { ispExtension } from '../perception/isp/stage.js';
 import { EmbeddedBroker } from '../hud/broker.js';
 import { DisplayController } from '../hud/display-controller.js';
 import { HudLink } from '../hud/link.js';
@@ -184,6 +188,13 @@ interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
   vehicle?: string;
   /** Camera mounting (built-in name or file): runs the world model (tracking, lanes, ADAS) after detection. */
   mounting?: string;
+  /** ISP denoiser before detection: 'learned', 'guided' or 'off' (no ISP stage). */
+  isp?: 'learned' | 'guided' | 'off';
+  ispGain?: string;
+  ispPrecision?: 'fp32' | 'int8';
+  ispToneMap?: boolean;
+  ispImages?: boolean;
+  ispBudget?: number;
   /** Called once the broker (if any) is up, before frames flow (the demo starts its display here). */
   beforeRun?: (brokerUrl: string | undefined) => Promise<void>;
   /** Called after the last frame, while the link and broker still run. */
@@ -217,10 +228,23 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
   const brokerUrl = typeof opts.publish === 'string' ? opts.publish : broker?.url;
   if (broker) process.stderr.write(`arhud replay: embedded MQTT broker at ${broker.url}\n`);
   const link = brokerUrl ? await HudLink.create({ url: brokerUrl, vehicleId: opts.vehicle ?? DEFAULT_VEHICLE_ID, log: (line) => process.stderr.write(`arhud replay: ${line}\n`) }) : undefined;
+  const denoiser = opts.isp === 'learned' ? await LearnedDenoiser.create({ precision: opts.ispPrecision ?? 'fp32' }) : undefined;
   const progress = createProgress('replay', { quiet: opts.quiet });
   try {
     const output = opts.output ?? defaultReplayOutput(input);
     const extensions = [];
+    if (opts.isp !== undefined && (opts.isp !== 'off' || opts.ispToneMap)) {
+      extensions.push(
+        ispExtension({
+          denoise: opts.isp,
+          ...(denoiser ? { denoiser } : {}),
+          ...(opts.ispGain !== undefined ? { gain: gainLevelByName(opts.ispGain) } : {}),
+          toneMap: opts.ispToneMap ?? false,
+          writeImages: opts.ispImages ?? false,
+          ...(opts.ispBudget !== undefined ? { budgetMs: opts.ispBudget } : {}),
+        }),
+      );
+    }
     if (detector) extensions.push(detectExtension(detector));
     if (opts.mounting) extensions.push(worldExtension({ mounting: await loadCameraMounting(opts.mounting), tracker: trackerOptions }));
     if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
@@ -253,6 +277,7 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
   } finally {
     progress.stop();
     interrupt.dispose();
+    await denoiser?.dispose();
     await detector?.dispose();
     renderer?.dispose();
     await link?.dispose();
@@ -366,6 +391,12 @@ export function createProgram(): Command {
     .option('--mounting <name|file>', "camera mounting on the vehicle (built-in 'pandaset-002', or a JSON file): runs the world model (tracking, lanes, ADAS) whose scene the HUD draws")
     .option('--publish [url]', 'publish HUD frames, scenes and camera previews over MQTT (implies --hud); without a URL, to an embedded broker')
     .option('--vehicle <id>', 'vehicle id in the topics arhud/v1/{id}/... (with --publish)', DEFAULT_VEHICLE_ID)
+    .addOption(new Option('--isp <denoiser>', 'ISP stage before detection: the learned denoiser, the guided filter, or off').choices(['learned', 'guided', 'off']))
+    .addOption(new Option('--isp-gain <level>', 'the sensor gain the frames were taken at (default: measured in the frames)').choices(['low', 'medium', 'high']))
+    .addOption(new Option('--isp-precision <p>', 'ISP: the learned denoiser in FP32 (default) or INT8 (1.7x faster, 0.8-2.4 dB lower)').choices(['fp32', 'int8']))
+    .option('--isp-tone-map', 'ISP: local tone mapping (lifts shadows)')
+    .option('--isp-images', 'ISP: write the processed frames to /camera/front/isp')
+    .addOption(new Option('--isp-budget <ms>', 'ISP: degrade (half resolution, then skip) when the stage takes longer').argParser(parseNumber('--isp-budget', 0.1, 1e6)))
     .addOption(dataOption())
     .addOption(cacheOption())
     .option('--json', 'print the summary as one JSON line last')
@@ -496,6 +527,7 @@ export function createProgram(): Command {
 
   addCalibrateCommands(program);
   addHudCommands(program);
+  addIspCommands(program, DEFAULT_DATA_DIR);
 
   program
     .command('demo')

@@ -27,7 +27,7 @@ import { floatActivationTensors, type ActivationType, type TensorRange } from '.
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 
 /** One model input: a Float32Array for a single-input model, else input name -> data. */
-export type CalibrationBatch = Float32Array | Readonly<Record<string, Float32Array>>;
+export type CalibrationBatch = Float32Array | Readonly<Record<string, Float32Array | Uint8Array>>;
 
 export interface CalibrationOptions {
   /** How statistics become ranges. */
@@ -340,23 +340,25 @@ export function withExtraOutputs(model: OnnxModel, tensors: readonly string[]): 
 export function feedsFor(model: OnnxModel, batch: CalibrationBatch, where: string): Record<string, ort.Tensor> {
   const initializers = new Set(model.graph.initializers.map((t) => t.name));
   const inputs = model.graph.inputs.filter((i) => !initializers.has(i.name));
-  const byName: Record<string, Float32Array> =
-    batch instanceof Float32Array ? (inputs.length === 1 ? { [inputs[0]!.name]: batch } : {}) : (batch as Record<string, Float32Array>);
+  const byName: Readonly<Record<string, Float32Array | Uint8Array>> =
+    batch instanceof Float32Array ? (inputs.length === 1 ? { [inputs[0]!.name]: batch } : {}) : batch;
   if (batch instanceof Float32Array && inputs.length !== 1) {
     throw new TypeError(`${where}: the model has ${inputs.length} inputs (${inputs.map((i) => `'${i.name}'`).join(', ')}); pass a record of input name -> Float32Array`);
   }
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of inputs) {
     const data = byName[input.name];
-    if (!(data instanceof Float32Array)) throw new TypeError(`${where}: input '${input.name}' needs a Float32Array`);
-    if (input.elemType !== 'float32') throw new TypeError(`${where}: input '${input.name}' is ${input.elemType}; only float32 inputs are supported`);
+    // 8-bit image inputs (a model that converts its frames itself) calibrate from their bytes.
+    const type = input.elemType === 'uint8' ? 'uint8' : 'float32';
+    if (!(type === 'uint8' ? data instanceof Uint8Array : data instanceof Float32Array)) throw new TypeError(`${where}: input '${input.name}' needs a ${type === 'uint8' ? 'Uint8Array' : 'Float32Array'}`);
+    if (input.elemType !== 'float32' && input.elemType !== 'uint8') throw new TypeError(`${where}: input '${input.name}' is ${input.elemType}; only float32 and uint8 inputs are supported`);
     const fixed = input.shape.reduce<number>((n, d) => (typeof d === 'number' ? n * d : n), 1);
     const symbolic = input.shape.filter((d) => typeof d !== 'number').length;
-    if (symbolic > 1 || (symbolic === 0 ? data.length !== fixed : data.length % fixed !== 0)) {
-      throw new RangeError(`${where}: input '${input.name}' of shape [${input.shape.join(', ')}] cannot hold ${data.length} elements`);
+    if (symbolic > 1 || (symbolic === 0 ? data!.length !== fixed : data!.length % fixed !== 0)) {
+      throw new RangeError(`${where}: input '${input.name}' of shape [${input.shape.join(', ')}] cannot hold ${data!.length} elements`);
     }
-    const dims = input.shape.map((d) => (typeof d === 'number' ? d : data.length / fixed));
-    feeds[input.name] = new ort.Tensor('float32', data, dims);
+    const dims = input.shape.map((d) => (typeof d === 'number' ? d : data!.length / fixed));
+    feeds[input.name] = type === 'uint8' ? new ort.Tensor('uint8', data as Uint8Array, dims) : new ort.Tensor('float32', data as Float32Array, dims);
   }
   return feeds;
 }

@@ -55,7 +55,7 @@ function describeError(schemaName: string, errors: ErrorObject[] | null | undefi
 }
 
 /** A JSON codec: `toJson`/`fromJson` convert between the stored shape and the typed message. */
-function jsonCodec<T, J>(
+export function jsonCodec<T, J>(
   schemaName: string,
   schema: Record<string, unknown>,
   toJson: (message: T) => J,
@@ -81,7 +81,7 @@ function jsonCodec<T, J>(
   };
 }
 
-const timestampSchema = {
+export const timestampSchema = {
   type: 'object',
   properties: { sec: { type: 'integer', minimum: 0 }, nsec: { type: 'integer', minimum: 0, maximum: 999_999_999 } },
   required: ['sec', 'nsec'],

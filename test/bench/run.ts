@@ -4,6 +4,7 @@
  */
 import { calibrateBenchmark } from './calibrate.js';
 import { detectBenchmark } from './detect.js';
+import { ispBenchmark } from './isp.js';
 import { linkBenchmark } from './link.js';
 import { renderBenchmark } from './render.js';
 import { replayBenchmark } from './replay.js';
@@ -12,6 +13,7 @@ import { worldBenchmark } from './world.js';
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   calibrate: calibrateBenchmark,
   detect: detectBenchmark,
+  isp: ispBenchmark,
   link: linkBenchmark,
   render: renderBenchmark,
   replay: replayBenchmark,
