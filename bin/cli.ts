@@ -20,7 +20,17 @@ import { Detector } from '../perception/detect/detector.js';
 import { EVAL_SCORE_THRESHOLD, evaluateDetectors, formatEvaluation } from '../perception/detect/evaluate.js';
 import { loadModelCard, type ModelCard } from '../perception/detect/model-card.js';
 import { detectExtension } from '../perception/detect/stage.js';
-import { evaluateLanes, evaluateTracking, formatWorldEvaluation, worldEvaluationJson } from '../perception/evaluate/index.js';
+import {
+  DEFAULT_HUD_SEED,
+  DEFAULT_REGISTRATION_LATENCY_MS,
+  evaluateLanes,
+  evaluateRegistration,
+  evaluateTracking,
+  formatRegistrationEvaluation,
+  formatWorldEvaluation,
+  registrationEvaluationJson,
+  worldEvaluationJson,
+} from '../perception/evaluate/index.js';
 import { trackerOptionsForDetector } from '../perception/track/tracker.js';
 import { loadCameraMounting } from '../perception/world/mounting-file.js';
 import { worldExtension } from '../perception/world/stage.js';
@@ -41,6 +51,7 @@ import { addIspCommands } from './isp-commands.js';
 import { LearnedDenoiser } from '../perception/isp/denoiser/denoiser.js';
 import { gainLevelByName } from '../perception/isp/noise-model.js';
 import { ispExtension } from '../perception/isp/stage.js';
+import { AcceleratorScheduler, DegradationPolicy, PipelineMetrics, RealClock, createRuntimeControls, degradationExtension } from '../pipeline/index.js';
 import { EmbeddedBroker } from '../hud/broker.js';
 import { DisplayController } from '../hud/display-controller.js';
 import { HudLink } from '../hud/link.js';
@@ -195,6 +206,8 @@ interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
   ispToneMap?: boolean;
   ispImages?: boolean;
   ispBudget?: number;
+  /** Run accelerator work (ISP, detection) through the priority scheduler with load-driven degradation. */
+  schedule?: boolean;
   /** Called once the broker (if any) is up, before frames flow (the demo starts its display here). */
   beforeRun?: (brokerUrl: string | undefined) => Promise<void>;
   /** Called after the last frame, while the link and broker still run. */
@@ -233,6 +246,13 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
   try {
     const output = opts.output ?? defaultReplayOutput(input);
     const extensions = [];
+    // Shared accelerator: ISP (normal) and detection (safety) queue through one scheduler; the
+    // policy degrades the ISP first, then thins the detector, as the load demands.
+    const schedulerMetrics = new PipelineMetrics();
+    const scheduler = opts.schedule ? new AcceleratorScheduler({ clock: new RealClock(), metrics: schedulerMetrics }) : undefined;
+    const controls = scheduler ? createRuntimeControls() : undefined;
+    if (scheduler && controls) extensions.push(degradationExtension(scheduler, new DegradationPolicy({ metrics: schedulerMetrics }), controls));
+    const scheduling = scheduler && controls ? { scheduler, controls } : {};
     if (opts.isp !== undefined && (opts.isp !== 'off' || opts.ispToneMap)) {
       extensions.push(
         ispExtension({
@@ -242,10 +262,11 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
           toneMap: opts.ispToneMap ?? false,
           writeImages: opts.ispImages ?? false,
           ...(opts.ispBudget !== undefined ? { budgetMs: opts.ispBudget } : {}),
+          ...scheduling,
         }),
       );
     }
-    if (detector) extensions.push(detectExtension(detector));
+    if (detector) extensions.push(detectExtension(detector, scheduling));
     if (opts.mounting) extensions.push(worldExtension({ mounting: await loadCameraMounting(opts.mounting), tracker: trackerOptions }));
     if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
     // A replay's capture times are from the day of the drive: the wire carries this run's times.
@@ -272,6 +293,11 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
       process.stdout.write(`link: ${s.framesPublished} HUD frames published (${s.framesDropped} dropped), ${s.scenesPublished} scenes, ${s.previewsPublished} camera previews to ${brokerUrl}\n`);
     }
     await opts.afterRun?.();
+    if (scheduler) {
+      const counters = Object.entries(schedulerMetrics.summary().counters).map(([k, v]) => `${k} ${v}`);
+      process.stdout.write(`scheduler: ${counters.join(', ')}\n`);
+      scheduler.close();
+    }
     printReplaySummary(summary, opts.json ?? false);
     return summary.interrupted ? EXIT_INTERRUPTED : 0;
   } finally {
@@ -396,6 +422,7 @@ export function createProgram(): Command {
     .addOption(new Option('--isp-precision <p>', 'ISP: the learned denoiser in FP32 (default) or INT8 (1.7x faster, 0.8-2.4 dB lower)').choices(['fp32', 'int8']))
     .option('--isp-tone-map', 'ISP: local tone mapping (lifts shadows)')
     .option('--isp-images', 'ISP: write the processed frames to /camera/front/isp')
+    .option('--schedule', 'run ISP and detection through the priority scheduler (safety > high > normal > background) with load-driven degradation')
     .addOption(new Option('--isp-budget <ms>', 'ISP: degrade (half resolution, then skip) when the stage takes longer').argParser(parseNumber('--isp-budget', 0.1, 1e6)))
     .addOption(dataOption())
     .addOption(cacheOption())
@@ -508,6 +535,53 @@ export function createProgram(): Command {
         progress.stop();
       }
     });
+
+  evalCommand
+    .command('registration')
+    .description('end-to-end registration: angle from the eye between each tracked object\'s HUD marker (through the simulated, calibrated windshield) and the real object at display time, with and without latency compensation')
+    .argument('[source]', 'PandaSet sequence directory or .mcap recording (default: <data>/pandaset-002)')
+    .addOption(new Option('--precision <p>', 'detector precision').choices(['int8', 'fp32']).default('int8'))
+    .addOption(new Option('--latency-ms <ms>', 'capture-to-display latency (the render stage assumes 100 ms)').default(DEFAULT_REGISTRATION_LATENCY_MS).argParser(parseNumber('--latency-ms', 0, 10_000)))
+    .addOption(
+      new Option('--hud-seed <n>', 'manufacturing-tolerance draw of the simulated HUD').default(DEFAULT_HUD_SEED).argParser((text) => {
+        const value = Number(text);
+        if (!Number.isInteger(value) || value < 0) throw new InvalidArgumentError(`--hud-seed must be a whole number >= 0, got '${text}'`);
+        return value;
+      }),
+    )
+    .option('--warp <file>', 'far-plane warp map to use instead of calibrating one from simulated captures')
+    .option('--optics <file>', 'HUD optics config (JSON)')
+    .addOption(dataOption())
+    .addOption(cacheOption())
+    .option('--json', 'print the result as one JSON line last')
+    .option('-q, --quiet', 'no progress bar')
+    .action(
+      async (
+        source: string | undefined,
+        opts: { precision: 'int8' | 'fp32'; latencyMs: number; hudSeed: number; warp?: string; optics?: string; data: string; cache: string; json?: boolean; quiet?: boolean },
+      ) => {
+        const opticsConfig = opts.optics ? await loadHudOpticsConfig(opts.optics) : HUD_OPTICS_DEFAULTS;
+        const warpMap = opts.warp ? await loadWarpMap(opts.warp) : undefined;
+        const progress = createProgress('eval registration', { quiet: opts.quiet });
+        try {
+          const evaluation = await evaluateRegistration(opts.data, {
+            source,
+            cacheDir: opts.cache,
+            precision: opts.precision,
+            latencyMs: opts.latencyMs,
+            hudSeed: opts.hudSeed,
+            opticsConfig,
+            ...(warpMap ? { warpMap } : {}),
+            onProgress: (d, t) => progress.update(d, t),
+          });
+          progress.stop();
+          process.stdout.write(`${formatRegistrationEvaluation(evaluation)}\n`);
+          if (opts.json) process.stdout.write(`${JSON.stringify(registrationEvaluationJson(evaluation))}\n`);
+        } finally {
+          progress.stop();
+        }
+      },
+    );
 
   program
     .command('render')

@@ -16,3 +16,5 @@ export { RecordingWriter, type RecordingWriterOptions } from './recording/writer
 export * from './recording/topics.js';
 export { readJsonFile } from './json-file.js';
 export { schemaError, shownValue, valueAtPath } from './schema-error.js';
+export * from './watchdog.js';
+export * from './scheduler.js';

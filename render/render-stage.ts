@@ -5,6 +5,7 @@
  */
 import type * as THREE from 'three/webgpu';
 import { stage, TOPIC_HUD_FRAME, compressedImageCodec, type Frame } from '../pipeline/index.js';
+import type {} from '../pipeline/watchdog.js';
 import type { ReplayExtensionFactory } from '../pipeline/replay.js';
 import type { HudRenderer, RegionWarp } from './hud-renderer.js';
 import { encodePanelPng } from './render-scene.js';
@@ -54,19 +55,30 @@ export function statusScene(frame: Frame): HudScene {
   };
 }
 
+/**
+ * What the render stage draws by default: while the watchdog withholds AR overlays (a stage failed
+ * or overran: `frame.safeBlank`), status content only, flagged degraded; else the world model's
+ * scene, else statusScene. What is drawn is also what the link publishes (the stage stores it in
+ * frame.hudScene).
+ */
+export function defaultSceneOf(frame: Frame): HudScene {
+  if (frame.safeBlank) return { ...statusScene(frame), degraded: true };
+  return frame.hudScene ?? statusScene(frame);
+}
+
 export interface RenderStageOptions {
   renderer: HudRenderer;
   overlay: OverlayScene;
   /** One mesh over the panel, or one per plane region. */
   warp: WarpMesh | readonly RegionWarp[];
-  /** Scene for a frame. Default: `frame.hudScene` (set by the world stage), else statusScene. */
+  /** Scene for a frame. Default: status only while `frame.safeBlank` (watchdog), else `frame.hudScene` (set by the world stage), else statusScene. */
   sceneOf?: (frame: Frame) => HudScene;
 }
 
 /** The render stage plus its '/hud/frame' output, for runReplay. */
 export function renderExtension(options: RenderStageOptions): ReplayExtensionFactory {
   // The world model's scene when a world stage ran, else what the pipeline can say on its own.
-  const sceneOf = options.sceneOf ?? ((frame: Frame) => frame.hudScene ?? statusScene(frame));
+  const sceneOf = options.sceneOf ?? defaultSceneOf;
   const { renderer, overlay, warp } = options;
   let rgba: Uint8Array | undefined;
   const hudSizePx = Object.freeze({ widthPx: renderer.widthPx, heightPx: renderer.heightPx });

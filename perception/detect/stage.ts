@@ -5,6 +5,7 @@
  */
 import { stage, TOPIC_DETECTIONS, imageBoxesCodec, type LabelledBox, type RgbaColor } from '../../pipeline/index.js';
 import type { ReplayExtensionFactory } from '../../pipeline/replay.js';
+import type { AcceleratorScheduler, RuntimeControls } from '../../pipeline/scheduler.js';
 import type { Detector } from './detector.js';
 import type { Detection, HudClass } from './types.js';
 
@@ -27,9 +28,18 @@ const CLASS_COLORS: Record<HudClass, RgbaColor> = {
 const OTHER_COLOR: RgbaColor = { r: 0.7, g: 0.7, b: 0.7, a: 1 };
 
 export interface DetectStageOptions {
-  /** Run the detector on every n-th frame (1 = all). Default 1. */
+  /** Run the detector on every n-th frame (1 = all). Default 1; `controls.detectEveryN` when controls are given. */
   everyNthFrame?: number;
+  /** Run inferences through the shared accelerator scheduler, as safety-class work. */
+  scheduler?: AcceleratorScheduler;
+  /** The degradation policy's knobs: the detector runs on every `detectEveryN`-th frame (the tracker coasts between). */
+  controls?: RuntimeControls;
+  /** Deadline of one inference from the frame's entry into the stage, ms. Default DETECT_DEADLINE_MS. */
+  deadlineMs?: number;
 }
+
+/** Default deadline of a detector run: one frame period at 10 Hz. */
+export const DETECT_DEADLINE_MS = 100;
 
 /** Boxes of `detections` for foxglove.ImageAnnotations. */
 export function labelledBoxes(detections: readonly Detection[]): LabelledBox[] {
@@ -43,15 +53,26 @@ export function labelledBoxes(detections: readonly Detection[]): LabelledBox[] {
 
 /** The detect stage plus its '/camera/front/detections' output, for runReplay. */
 export function detectExtension(detector: Detector, options: DetectStageOptions = {}): ReplayExtensionFactory {
-  const every = options.everyNthFrame ?? 1;
-  if (!Number.isInteger(every) || every < 1) throw new RangeError(`detectExtension: 'everyNthFrame' must be an integer >= 1, got ${every}`);
+  const fixedEvery = options.everyNthFrame ?? 1;
+  if (!Number.isInteger(fixedEvery) || fixedEvery < 1) throw new RangeError(`detectExtension: 'everyNthFrame' must be an integer >= 1, got ${fixedEvery}`);
+  const deadlineMs = options.deadlineMs ?? DETECT_DEADLINE_MS;
+  if (!(deadlineMs > 0)) throw new RangeError(`detectExtension: 'deadlineMs' must be > 0, got ${deadlineMs}`);
+  const { scheduler, controls } = options;
   return ({ clock, metrics }) => ({
     stages: [
       stage(
         'detect',
         async (frame) => {
+          const every = controls ? Math.max(fixedEvery, controls.detectEveryN) : fixedEvery;
           if (frame.seq % every !== 0) return;
-          frame.detections = await detector.detect(frame.image);
+          if (!scheduler) {
+            frame.detections = await detector.detect(frame.image);
+            return;
+          }
+          const outcome = await scheduler.submit({ name: 'detect', priority: 'safety', deadlineMs }, () => detector.detect(frame.image));
+          // Safety work is never refused for load; a full safety queue drops the older frame's run.
+          if (outcome.status === 'done') frame.detections = outcome.value;
+          else metrics.count(`detect.${outcome.reason}`);
         },
         { clock, metrics },
       ),

@@ -9,6 +9,7 @@ import { RANGE_MAX_M, RANGE_MIN_M, type PositionErrorStats, type TrackingEvaluat
 
 export * from './track-eval.js';
 export * from './lane-eval.js';
+export * from './registration-eval.js';
 export { forEachVideoFrame } from './video-frames.js';
 export { writeOverlayPng, OVERLAY_MAX_WIDTH_PX } from './overlay.js';
 export { quantile, median, rms } from './stats.js';

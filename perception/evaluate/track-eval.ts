@@ -91,6 +91,29 @@ export interface TrackingEvaluationOptions {
   tracker?: TrackerOptions;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
+  /**
+   * Called once per camera frame right after the tracker's update (e.g. by registration-eval.ts).
+   * The tracks are the tracker's own objects, reused next frame: copy what you keep.
+   */
+  onTrackedFrame?(frame: TrackedFrame): void;
+}
+
+/** One frame of the tracking evaluation as `onTrackedFrame` sees it. */
+export interface TrackedFrame {
+  /** Index into `frames` (camera frames in time order). */
+  frameIndex: number;
+  frames: readonly DriveFrame[];
+  /** The vehicle frame at every frame of the drive (world -> vehicle). */
+  vehicleFrames: PandasetVehicleFrames;
+  /** Tracks after this frame's update; positions are centre estimates (see `centreOffsetM`). */
+  tracks: readonly Track[];
+  /** This frame's labels projected into the image (same order as `frames[frameIndex].objects`). */
+  projected: readonly ProjectedObject[];
+  /** Ego speed (m/s) and yaw rate (rad/s) from the poses up to this frame, as the tracker used them. */
+  egoSpeedMps: number;
+  egoYawRateRps: number;
+  /** Contact-to-centre offsets the ground positions were given, m. */
+  centreOffsetM: Readonly<Record<EvalClass, number>>;
 }
 
 export interface PositionErrorStats {
@@ -220,6 +243,7 @@ export async function evaluateTracking(dataDir: string, options: TrackingEvaluat
         return object === undefined ? [] : [evalClass === undefined ? object : atGroundContact(object, offsets[evalClass])];
       });
       fcw.add(egoNow, adasObjects, { objects: frame.objects, projected, toVehicle });
+      options.onTrackedFrame?.({ frameIndex: k, frames, vehicleFrames, tracks, projected, egoSpeedMps: ego.speedMps, egoYawRateRps: ego.yawRateRps, centreOffsetM: offsets });
       for (const evalClass of EVAL_CLASSES) {
         motFrames[evalClass].push(motFrameOf(projected, tracks, evalClass));
         const trackEstimates = tracks.filter((t) => evalClassOfDetectorClass(t.className) === evalClass).map((t) => ({ box: t.box, positionM: t.positionM, score: t.score }));

@@ -15,6 +15,7 @@ import { ImageView } from '../../pipeline/image.js';
 import { TOPIC_CAMERA, compressedImageCodec, jsonCodec, timestampSchema } from '../../pipeline/recording/topics.js';
 import { nsFromTimestamp, timestampFromNs, type Timestamp } from '../../pipeline/time.js';
 import type { ReplayExtensionFactory } from '../../pipeline/replay.js';
+import type { AcceleratorScheduler, RuntimeControls } from '../../pipeline/scheduler.js';
 import { stage } from '../../pipeline/stage.js';
 import sharp from 'sharp';
 import type { LearnedDenoiser } from './denoiser/denoiser.js';
@@ -85,7 +86,16 @@ export interface IspStageOptions {
   mode?: IspMode;
   /** Write processed frames to TOPIC_ISP_IMAGE in replays. Default false. */
   writeImages?: boolean;
+  /** Run through the shared accelerator scheduler, as normal-class work (refused under load: the frame goes on unprocessed). */
+  scheduler?: AcceleratorScheduler;
+  /** The degradation policy's knobs: `ispMode` sets the mode (instead of the stage's own budget logic). */
+  controls?: RuntimeControls;
+  /** Deadline of one frame's processing for the scheduler, ms. Default ISP_DEADLINE_MS. */
+  deadlineMs?: number;
 }
+
+/** Default ISP deadline: it must not hold a 10 Hz frame longer than its period. */
+export const ISP_DEADLINE_MS = 100;
 
 export const ispReportCodec = jsonCodec<IspRecord & { tNs: bigint; seq: number }, IspRecord & { seq: number; timestamp: Timestamp }>(
   'arhud.IspReport',
@@ -142,6 +152,12 @@ export class IspProcessor {
     this.#mode = mode;
     this.#recent.length = 0;
     this.#skipped = 0;
+  }
+
+  /** The record of a frame the stage did not process (refused by the scheduler). */
+  skipped(reason: NonNullable<IspRecord['reason']>): IspRecord {
+    const gain = this.#options.gain ?? gainForNoiseStd(this.#noiseStd ?? 0);
+    return { mode: 'skip', reason, denoise: 'off', gainIso: gain.iso, noiseStd: srgbNoiseStdAt(REFERENCE_CODE, gain), toneMapped: false, durationMs: 0 };
   }
 
   /** Processes `image` (rgb8) in place; returns what it did. `nowMs` is the clock for the stage's own time. */
@@ -208,7 +224,16 @@ export function ispExtension(options: IspStageOptions = {}): ReplayExtensionFact
         stage(
           ISP_STAGE_NAME,
           async (frame) => {
-            frame.isp = await processor.process(frame.image, nowMs);
+            const { scheduler, controls } = options;
+            if (controls && controls.ispMode !== processor.mode) processor.setMode(controls.ispMode);
+            if (!scheduler) {
+              frame.isp = await processor.process(frame.image, nowMs);
+            } else {
+              // One run-time estimate per mode: after a refused full-resolution run, half resolution still gets its chance.
+              const name = `${ISP_STAGE_NAME}.${processor.mode}`;
+              const outcome = await scheduler.submit({ name, priority: 'normal', deadlineMs: options.deadlineMs ?? ISP_DEADLINE_MS }, () => processor.process(frame.image, nowMs));
+              frame.isp = outcome.status === 'done' ? outcome.value : processor.skipped('load');
+            }
             metrics.count(`isp.${frame.isp.mode}`);
             if (frame.isp.denoise !== 'off') metrics.count(`isp.denoise.${frame.isp.denoise}`);
           },

@@ -17,7 +17,9 @@ import {
 } from '../../perception/models/default-detector.js';
 import { decodeOnnxModel } from '../../perception/models/onnx.js';
 import { optimizedOpCounts } from '../../perception/models/qdq-debug.js';
-import { RecordingReader, TOPIC_DETECTIONS, imageBoxesCodec } from '../../pipeline/index.js';
+import { AcceleratorScheduler, PipelineMetrics, RealClock, RecordingReader, TOPIC_DETECTIONS, createRuntimeControls, imageBoxesCodec } from '../../pipeline/index.js';
+import { gainLevelByName } from '../../perception/isp/noise-model.js';
+import { TOPIC_ISP_REPORT, ispExtension, ispReportCodec } from '../../perception/isp/stage.js';
 import { runReplay } from '../../pipeline/replay.js';
 import { readFile } from 'node:fs/promises';
 import { DATA_DIR, importedPandasetDrive, tempDir } from '../support/data.js';
@@ -52,6 +54,41 @@ describe('default detector (MobileNetV3 CenterNet, INT8)', () => {
     const counts = await optimizedOpCounts(int8);
     // All but the convolutions of the blocks kept FP32 run as integer kernels.
     expect(counts.get('QLinearConv') ?? 0).toBeGreaterThan(convs * 0.8);
+  });
+
+  it('runs under the accelerator scheduler and the degradation knobs: detector every 2nd frame, ISP skipped', async () => {
+    const detector = await Detector.create(built.int8Card);
+    const scheduler = new AcceleratorScheduler({ clock: new RealClock(), metrics: new PipelineMetrics() });
+    const controls = createRuntimeControls();
+    // What DegradationPolicy's last step decides under sustained overload.
+    Object.assign(controls, { detectEveryN: 2, ispMode: 'skip', level: 3 });
+    const output = path.join(await tempDir(), 'degraded.mcap');
+    try {
+      const summary = await runReplay({
+        input: await importedPandasetDrive(),
+        output,
+        pacing: 'afap',
+        endS: 0.45,
+        extensions: [ispExtension({ gain: gainLevelByName('low'), scheduler, controls }), detectExtension(detector, { scheduler, controls })],
+      });
+      expect(summary.frames).toBe(5);
+      // Detector on frames 0, 2, 4 only (the tracker coasts between), as safety work; the ISP as normal work, skipped.
+      expect(scheduler.stats.safety).toMatchObject({ submitted: 3, done: 3 });
+      // The ISP's normal-class jobs wait behind the detector: one may be refused by admission when
+      // the detector's run leaves no room in its deadline (its frame then goes on unprocessed).
+      expect(scheduler.stats.normal.submitted).toBe(5);
+      expect(scheduler.stats.normal.done + scheduler.stats.normal.rejected).toBe(5);
+      const reader = await RecordingReader.open(output, { strict: true });
+      try {
+        expect(reader.topic(TOPIC_DETECTIONS)?.messageCount).toBe(3);
+        for await (const m of reader.messages({ topics: [TOPIC_ISP_REPORT] })) expect(ispReportCodec.decode(m.data)).toMatchObject({ mode: 'skip', denoise: 'off' });
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await detector.dispose();
+      scheduler.close();
+    }
   });
 
   it('finds the cars of frame 0 as the replay detect stage, written as ImageAnnotations', async () => {
