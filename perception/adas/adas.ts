@@ -98,7 +98,8 @@ export interface AdasOutput {
 }
 
 const LEVELS: readonly WarningLevel[] = ['none', 'caution', 'warning', 'critical'];
-const rank = (level: WarningLevel): number => LEVELS.indexOf(level);
+/** Severity order of warning levels: 'none' 0 ... 'critical' 3. */
+export const warningRank = (level: WarningLevel): number => LEVELS.indexOf(level);
 const VULNERABLE: ReadonlySet<HudObjectClass> = new Set(['person', 'bicycle', 'motorcycle']);
 
 /** The warning level a TTC calls for (no hysteresis). */
@@ -162,7 +163,7 @@ class LevelFilter {
   #releaseSinceNs: bigint | undefined;
 
   update(tNs: bigint, wanted: WarningLevel, ttcS: number | undefined): WarningLevel {
-    if (rank(wanted) > rank(this.level)) {
+    if (warningRank(wanted) > warningRank(this.level)) {
       this.#releaseSinceNs = undefined;
       this.#raiseCount = wanted === this.#raiseTarget ? this.#raiseCount + 1 : 1;
       this.#raiseTarget = wanted;
@@ -171,7 +172,7 @@ class LevelFilter {
     }
     this.#raiseCount = 0;
     this.#raiseTarget = 'none';
-    if (rank(wanted) === rank(this.level)) {
+    if (warningRank(wanted) === warningRank(this.level)) {
       this.#releaseSinceNs = undefined;
       return this.level;
     }
@@ -239,7 +240,7 @@ export class AdasEngine {
       if (!filter) this.#objectFilters.set(object.trackId, (filter = new LevelFilter()));
       const warning = filter.update(input.tNs, levelForTtc(ttcS), ttcS);
       objects.push(ttcS === undefined ? { trackId: object.trackId, warning, inPath } : { trackId: object.trackId, warning, ttcS, inPath });
-      if (warning !== 'none' && (!worst || rank(warning) > rank(worst.level) || (warning === worst.level && (ttcS ?? Infinity) < worst.ttcS))) {
+      if (warning !== 'none' && (!worst || warningRank(warning) > warningRank(worst.level) || (warning === worst.level && (ttcS ?? Infinity) < worst.ttcS))) {
         worst = { level: warning, ttcS: ttcS ?? THRESHOLD_OF[warning], trackId: object.trackId };
       }
       const vehicle = !VULNERABLE.has(object.objectClass);

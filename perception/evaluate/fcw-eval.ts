@@ -10,13 +10,12 @@
  */
 import type { GroundTruthObject } from '../../pipeline/index.js';
 import type { HudObjectClass, WarningLevel } from '../../render/hud-scene.js';
-import { AdasEngine, type AdasObject, type AdasOutput } from '../adas/index.js';
+import { AdasEngine, warningRank, type AdasObject, type AdasOutput } from '../adas/index.js';
 import type { EvalClass, ProjectedObject } from '../detect/ground-truth.js';
 import { quantile } from './stats.js';
 
 /** The HUD class a labelled object of an evaluation class is assessed as. */
 const TRUTH_CLASS: Readonly<Record<EvalClass, HudObjectClass>> = { vehicle: 'car', person: 'person' };
-const LEVELS: readonly WarningLevel[] = ['none', 'caution', 'warning', 'critical'];
 
 export interface FcwEvaluation {
   frames: number;
@@ -132,7 +131,7 @@ export class FcwComparison {
     if (truthLevel !== 'none') this.#truthWarningFrames++;
     if (level !== 'none') this.#warningFrames++;
     if (level !== 'none' && truthLevel === 'none') this.#falseAlarmFrames++;
-    if (level === 'none' && LEVELS.indexOf(truthLevel) >= LEVELS.indexOf('warning')) this.#missedFrames++;
+    if (level === 'none' && warningRank(truthLevel) >= warningRank('warning')) this.#missedFrames++;
     if (level === truthLevel) this.#sameLevelFrames++;
     if (truthOut.accLead && estimateOut.accLead) this.#leadGapErrM.push(Math.abs(estimateOut.accLead.gapM - truthOut.accLead.gapM));
     return { truth: truthOut, estimate: estimateOut };

@@ -126,6 +126,8 @@ export class IspProcessor {
   readonly #options: IspStageOptions;
   readonly #method: IspDenoiseMethod;
   #noiseStd: number | undefined;
+  /** The gain the denoiser runs for: given, or derived from #noiseStd when that changes (not per frame). */
+  #gain: SensorGainLevel;
   #frames = 0;
   #mode: IspMode;
   readonly #recent: number[] = [];
@@ -140,6 +142,7 @@ export class IspProcessor {
     this.#options = options;
     this.#method = method;
     this.#mode = options.mode ?? 'full';
+    this.#gain = options.gain ?? gainForNoiseStd(0);
   }
 
   get mode(): IspMode {
@@ -156,7 +159,7 @@ export class IspProcessor {
 
   /** The record of a frame the stage did not process (refused by the scheduler). */
   skipped(reason: NonNullable<IspRecord['reason']>): IspRecord {
-    const gain = this.#options.gain ?? gainForNoiseStd(this.#noiseStd ?? 0);
+    const gain = this.#gain;
     return { mode: 'skip', reason, denoise: 'off', gainIso: gain.iso, noiseStd: srgbNoiseStdAt(REFERENCE_CODE, gain), toneMapped: false, durationMs: 0 };
   }
 
@@ -169,9 +172,10 @@ export class IspProcessor {
     if (this.#options.gain === undefined && this.#frames % NOISE_ESTIMATE_EVERY === 0 && mode !== 'skip') {
       measured = estimateNoiseStd(image, 4);
       this.#noiseStd = this.#noiseStd === undefined ? measured : this.#noiseStd + NOISE_SMOOTHING * (measured - this.#noiseStd);
+      this.#gain = gainForNoiseStd(this.#noiseStd);
     }
     this.#frames++;
-    const gain = this.#options.gain ?? gainForNoiseStd(this.#noiseStd ?? 0);
+    const gain = this.#gain;
     const noiseStd = srgbNoiseStdAt(REFERENCE_CODE, gain);
     const toneMap = this.#options.toneMap ?? false;
     let reason: IspRecord['reason'] = mode === 'full' ? undefined : this.#options.budgetMs === undefined ? 'forced' : 'load';

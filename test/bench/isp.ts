@@ -33,6 +33,7 @@ import { REFERENCE_CODE } from '../../perception/isp/noise-estimate.js';
 import { SENSOR_GAIN_LEVELS, addSensorNoise, gainLevelByName, srgbNoiseStdAt } from '../../perception/isp/noise-model.js';
 import { mefSsim, psnr, ssim } from '../../perception/isp/quality.js';
 import { IspProcessor } from '../../perception/isp/stage.js';
+import { median } from '../../perception/evaluate/stats.js';
 import { DATA_DIR, PROJECT_ROOT } from '../support/data.js';
 
 /** NLM strength candidates, as multiples of the noise std at mid-grey. */
@@ -49,10 +50,6 @@ interface OpenCvJobResult {
   fusion: { output: string; width: number; height: number; medianMs: number }[];
 }
 
-const median = (values: readonly number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
 async function writePng(file: string, image: ImageView): Promise<string> {

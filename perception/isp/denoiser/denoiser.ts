@@ -43,10 +43,14 @@ export interface LearnedDenoiserOptions {
   intraOpThreads?: number;
 }
 
-/** The committed model's directory: perception/isp/denoiser in the source tree, also when running from dist/. */
+/** perception/isp/denoiser in the source tree (where the models, the card and train_denoise.py live), also when running from dist/. */
+export function denoiserSourceDir(): string {
+  return path.dirname(fileURLToPath(import.meta.url)).replace(`${path.sep}dist${path.sep}`, path.sep);
+}
+
+/** The committed model's directory: beside this module (vitest, tsx), else in the source tree (dist/). */
 export function defaultDenoiserDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [here, here.replace(`${path.sep}dist${path.sep}`, path.sep)];
+  const candidates = [path.dirname(fileURLToPath(import.meta.url)), denoiserSourceDir()];
   const found = candidates.find((dir) => existsSync(path.join(dir, DENOISER_CARD_FILE)));
   if (found === undefined) throw new Error(`LearnedDenoiser: no ${DENOISER_CARD_FILE} in ${candidates.join(' or ')}; run \`npm run train:denoise\``);
   return found;

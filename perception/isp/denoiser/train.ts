@@ -13,7 +13,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../../../calibration/math/random.js';
 import { loadIspFrames, type IspFrame } from '../frames.js';
 import { gainAtPosition } from '../gain.js';
@@ -23,7 +22,7 @@ import { psnr } from '../quality.js';
 import { calibrate } from '../../models/calibration.js';
 import { decodeOnnxModel, encodeOnnxModel } from '../../models/onnx.js';
 import { quantizeStatic } from '../../models/quantize.js';
-import { DENOISER_CARD_FILE, DENOISER_INT8_MODEL_FILE, DENOISER_MODEL_FILE, LearnedDenoiser, denoiserNoiseInputs, type DenoiserCard, type DenoiserPrecision } from './denoiser.js';
+import { DENOISER_CARD_FILE, DENOISER_INT8_MODEL_FILE, DENOISER_MODEL_FILE, LearnedDenoiser, denoiserNoiseInputs, denoiserSourceDir, type DenoiserCard, type DenoiserPrecision } from './denoiser.js';
 
 export interface DenoiserTrainingConfig {
   seed: number;
@@ -111,7 +110,7 @@ export async function trainDenoiser(options: DenoiserTrainingOptions): Promise<D
   const config: DenoiserTrainingConfig = { ...DEFAULT_DENOISER_TRAINING, ...options.config };
   const say = options.onMessage ?? (() => {});
   const { python, torchVersion } = findTorch(options.python === undefined ? ['python3', '/usr/bin/python3'] : [options.python]);
-  const outputDir = options.outputDir ?? path.dirname(fileURLToPath(import.meta.url)).replace(`${path.sep}dist${path.sep}`, path.sep);
+  const outputDir = options.outputDir ?? denoiserSourceDir();
   const work = await mkdtemp(path.join(os.tmpdir(), 'arhud-train-denoise-'));
   try {
     say(`PyTorch ${torchVersion}; data in ${work}`);
@@ -267,7 +266,7 @@ function findTorch(pythons: readonly string[]): { python: string; torchVersion: 
 
 /** Runs train_denoise.py; hands each progress line over; resolves with its final {"done": true} line. */
 function runTrainer(python: string, args: readonly string[], onLine: (line: TrainingProgressLine) => void): Promise<Record<string, unknown>> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)).replace(`${path.sep}dist${path.sep}`, path.sep), 'train_denoise.py');
+  const script = path.join(denoiserSourceDir(), 'train_denoise.py');
   return new Promise((resolve, reject) => {
     const child = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
