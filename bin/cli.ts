@@ -19,7 +19,6 @@ import { isoFromNs } from '../pipeline/time.js';
 import { Detector } from '../perception/detect/detector.js';
 import { EVAL_SCORE_THRESHOLD, evaluateDetectors, formatEvaluation } from '../perception/detect/evaluate.js';
 import { loadModelCard, type ModelCard } from '../perception/detect/model-card.js';
-import { detectExtension } from '../perception/detect/stage.js';
 import {
   DEFAULT_HUD_SEED,
   DEFAULT_REGISTRATION_LATENCY_MS,
@@ -32,16 +31,13 @@ import {
   worldEvaluationJson,
 } from '../perception/evaluate/index.js';
 import { trackerOptionsForDetector } from '../perception/track/tracker.js';
-import { loadCameraMounting } from '../perception/world/mounting-file.js';
-import { worldExtension } from '../perception/world/stage.js';
+import { builtInIntrinsics, loadCameraMounting } from '../perception/world/mounting-file.js';
 import { ModelCache, defaultCacheDir } from '../perception/models/cache.js';
 import { QDQ_REPORT_FILE, ensureDefaultDetector, type DefaultDetector } from '../perception/models/default-detector.js';
 import { HudRenderer, type RegionWarp } from '../render/hud-renderer.js';
 import { parseHudScene } from '../render/hud-scene.js';
 import { HudOptics } from '../render/optics.js';
 import { HUD_OPTICS_DEFAULTS, loadHudOpticsConfig } from '../render/optics-config.js';
-import { HudOverlayScene } from '../render/overlay-scene.js';
-import { renderExtension } from '../render/render-stage.js';
 import { renderHudSceneToPng } from '../render/render-scene.js';
 import { EyeboxWarp, loadWarpMap } from '../render/warp-map.js';
 import { WarpMesh } from '../render/warp-mesh.js';
@@ -50,13 +46,22 @@ import { DEFAULT_VEHICLE_ID, addHudCommands } from './hud-commands.js';
 import { addIspCommands } from './isp-commands.js';
 import { LearnedDenoiser } from '../perception/isp/denoiser/denoiser.js';
 import { gainLevelByName } from '../perception/isp/noise-model.js';
-import { ispExtension } from '../perception/isp/stage.js';
-import { AcceleratorScheduler, DegradationPolicy, PipelineMetrics, RealClock, createRuntimeControls, degradationExtension } from '../pipeline/index.js';
+import { PipelineMetrics, RealClock } from '../pipeline/index.js';
 import { EmbeddedBroker } from '../hud/broker.js';
 import { DisplayController } from '../hud/display-controller.js';
 import { HudLink } from '../hud/link.js';
-import { linkExtension } from '../hud/link-stage.js';
 import { createProgress } from './progress.js';
+import { PERCEPTION_LATE_NS } from '../render/render-stage.js';
+import { DemoReportCollector } from './demo-report.js';
+import { renderRunReport } from '../pipeline/report/run-report.js';
+import { createReadStream } from 'node:fs';
+import mqtt from 'mqtt';
+import { BufferPool } from '../pipeline/buffer-pool.js';
+import { runLive } from '../pipeline/live.js';
+import { LiveCamera, redactSource } from '../pipeline/sources/live-camera.js';
+import { VehicleSignals } from '../pipeline/sources/vehicle-signals.js';
+import { buildRuntimeGraph, type RuntimeGraph } from './runtime-graph.js';
+import type { Frame } from '../pipeline/frame.js';
 
 const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 /** Real data lives beside the project (see ../shared/data/README.md); ARHUD_DATA overrides. */
@@ -65,11 +70,11 @@ const DEFAULT_DATA_DIR = process.env.ARHUD_DATA ?? path.resolve(PROJECT_ROOT, '.
 const MAX_PROBLEM_LINES = 20;
 const EXIT_INTERRUPTED = 130;
 /**
- * The demo's display drops frames older than this from pipeline entry. As fast as possible on 2
- * cores, five frames in flight through detection and rendering take a few hundred ms each; a live
- * pipeline paced at the camera rate keeps the 100 ms default.
+ * The demo's display drops frames older than this from capture: the next frame of the 10 Hz drive
+ * is due 100 ms after the last, and may itself be up to the render stage's perception-late limit
+ * old when it comes; a tighter limit would blank the HUD between every two frames.
  */
-const DEMO_MAX_FRAME_AGE_MS = 1000;
+const DEMO_MAX_FRAME_AGE_MS = 100 + Number(PERCEPTION_LATE_NS) / 1e6;
 const DEMO_DRAIN_MS = 300;
 
 class Interrupt {
@@ -211,7 +216,9 @@ interface ReplayCliOptions extends ModelCliOptions, HudCliOptions {
   /** Called once the broker (if any) is up, before frames flow (the demo starts its display here). */
   beforeRun?: (brokerUrl: string | undefined) => Promise<void>;
   /** Called after the last frame, while the link and broker still run. */
-  afterRun?: () => Promise<void>;
+  afterRun?: (summary: ReplaySummary) => Promise<void>;
+  /** Each finished frame, in order (before it is released). */
+  onFrame?: (frame: Frame) => void;
   detect: DetectChoice;
   output?: string;
   speed: number;
@@ -243,37 +250,47 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
   const link = brokerUrl ? await HudLink.create({ url: brokerUrl, vehicleId: opts.vehicle ?? DEFAULT_VEHICLE_ID, log: (line) => process.stderr.write(`arhud replay: ${line}\n`) }) : undefined;
   const denoiser = opts.isp === 'learned' ? await LearnedDenoiser.create({ precision: opts.ispPrecision ?? 'fp32' }) : undefined;
   const progress = createProgress('replay', { quiet: opts.quiet });
+  let graph: RuntimeGraph | undefined;
   try {
     const output = opts.output ?? defaultReplayOutput(input);
-    const extensions = [];
-    // Shared accelerator: ISP (normal) and detection (safety) queue through one scheduler; the
-    // policy degrades the ISP first, then thins the detector, as the load demands.
-    const schedulerMetrics = new PipelineMetrics();
-    const scheduler = opts.schedule ? new AcceleratorScheduler({ clock: new RealClock(), metrics: schedulerMetrics }) : undefined;
-    const controls = scheduler ? createRuntimeControls() : undefined;
-    if (scheduler && controls) extensions.push(degradationExtension(scheduler, new DegradationPolicy({ metrics: schedulerMetrics }), controls));
-    const scheduling = scheduler && controls ? { scheduler, controls } : {};
-    if (opts.isp !== undefined && (opts.isp !== 'off' || opts.ispToneMap)) {
-      extensions.push(
-        ispExtension({
-          denoise: opts.isp,
-          ...(denoiser ? { denoiser } : {}),
-          ...(opts.ispGain !== undefined ? { gain: gainLevelByName(opts.ispGain) } : {}),
-          toneMap: opts.ispToneMap ?? false,
-          writeImages: opts.ispImages ?? false,
-          ...(opts.ispBudget !== undefined ? { budgetMs: opts.ispBudget } : {}),
-          ...scheduling,
-        }),
-      );
-    }
-    if (detector) extensions.push(detectExtension(detector, scheduling));
-    if (opts.mounting) extensions.push(worldExtension({ mounting: await loadCameraMounting(opts.mounting), tracker: trackerOptions }));
-    if (hud && renderer) extensions.push(renderExtension({ renderer, overlay: new HudOverlayScene(hud.optics), warp: hud.warp }));
-    // A replay's capture times are from the day of the drive: the wire carries this run's times.
-    if (link) extensions.push(linkExtension(link, { publishCamera: true, timeBase: 'pipeline' }));
+    const clock = new RealClock();
+    const metrics = new PipelineMetrics();
+    // Real-time replays run like the vehicle: every stage guarded, staleness judged by each frame's
+    // real age. As-fast-as-possible replays stay deterministic (no wall-time decisions).
+    const realTime = !opts.afap;
+    graph = buildRuntimeGraph({
+      clock,
+      metrics,
+      ...(opts.isp !== undefined
+        ? {
+            isp: {
+              denoise: opts.isp,
+              ...(denoiser ? { denoiser } : {}),
+              ...(opts.ispGain !== undefined ? { gain: gainLevelByName(opts.ispGain) } : {}),
+              toneMap: opts.ispToneMap ?? false,
+              writeImages: opts.ispImages ?? false,
+              ...(opts.ispBudget !== undefined ? { budgetMs: opts.ispBudget } : {}),
+            },
+          }
+        : {}),
+      ...(detector ? { detector } : {}),
+      ...(opts.mounting ? { world: { mounting: await loadCameraMounting(opts.mounting), tracker: trackerOptions, intrinsics: builtInIntrinsics(opts.mounting) } } : {}),
+      ...(hud && renderer ? { hud: { renderer, optics: hud.optics, warp: hud.warp } } : {}),
+      // A replay's capture times are from the day of the drive: the wire carries this run's times.
+      ...(link ? { link: { link, publishCamera: true, timeBase: 'pipeline' as const } } : {}),
+      schedule: opts.schedule ?? false,
+      guard: realTime,
+      displayLatency: realTime ? 'measured' : 'assumed',
+      log: (line) => process.stderr.write(`arhud replay: ${line}
+`),
+    });
     await opts.beforeRun?.(brokerUrl);
     const summary = await runReplay({
-      extensions,
+      extensions: graph.extensions,
+      watchdog: graph.watchdog,
+      metrics,
+      clock,
+      ...(opts.onFrame ? { onFrame: opts.onFrame } : {}),
       input,
       output,
       pacing: opts.afap ? 'afap' : { speed: opts.speed },
@@ -292,23 +309,152 @@ async function replayCommand(input: string, opts: ReplayCliOptions): Promise<num
       const s = link.stats;
       process.stdout.write(`link: ${s.framesPublished} HUD frames published (${s.framesDropped} dropped), ${s.scenesPublished} scenes, ${s.previewsPublished} camera previews to ${brokerUrl}\n`);
     }
-    await opts.afterRun?.();
-    if (scheduler) {
-      const counters = Object.entries(schedulerMetrics.summary().counters).map(([k, v]) => `${k} ${v}`);
-      process.stdout.write(`scheduler: ${counters.join(', ')}\n`);
-      scheduler.close();
-    }
+    await opts.afterRun?.(summary);
+    const runtimeCounters = Object.entries(summary.counters).filter(([k]) => /^(scheduler|watchdog|render\.late|world\.detectionsStale|detect\.)/.test(k));
+    if (runtimeCounters.length > 0) process.stdout.write(`runtime: ${runtimeCounters.map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
     printReplaySummary(summary, opts.json ?? false);
     return summary.interrupted ? EXIT_INTERRUPTED : 0;
   } finally {
     progress.stop();
     interrupt.dispose();
+    graph?.close();
     await denoiser?.dispose();
     await detector?.dispose();
     renderer?.dispose();
     await link?.dispose();
     await broker?.stop();
   }
+}
+
+interface RunCliOptions extends ModelCliOptions, HudCliOptions {
+  size: { widthPx: number; heightPx: number };
+  fps?: number;
+  loop?: boolean;
+  inputFormat?: string;
+  signals?: string;
+  signalsTopic?: string;
+  mounting?: string;
+  publish?: string | true;
+  vehicle: string;
+  isp?: 'learned' | 'guided' | 'off';
+  ispPrecision?: 'fp32' | 'int8';
+  schedule: boolean;
+  detect: DetectChoice;
+  output?: string;
+  duration?: number;
+  json?: boolean;
+}
+
+/**
+ * `arhud run`: live operation. Camera through ffmpeg, vehicle signals from JSON lines (a file, a
+ * pipe, '-' for stdin) or an MQTT topic, the full graph, the display link. Runs until the source
+ * ends, --duration passes, or Ctrl-C.
+ */
+async function runCommand(source: string, opts: RunCliOptions): Promise<number> {
+  const interrupt = new Interrupt();
+  const log = (line: string) => process.stderr.write(`arhud run: ${line}\n`);
+  const clock = new RealClock();
+  const metrics = new PipelineMetrics();
+  const pool = new BufferPool({ name: 'camera' });
+  let trackerOptions: ReturnType<typeof trackerOptionsForDetector> | undefined;
+  const detector = await createDetector(opts.detect, opts, (card) => {
+    if (!opts.mounting) return {};
+    trackerOptions = trackerOptionsForDetector(card.scoreThreshold);
+    return { scoreThreshold: trackerOptions.lowScore };
+  });
+  const hud = await hudSetup(opts);
+  const renderer = await HudRenderer.create({ widthPx: hud.optics.panel.widthPx, heightPx: hud.optics.panel.heightPx });
+  const broker = opts.publish === true || opts.publish === undefined ? await EmbeddedBroker.start() : undefined;
+  const brokerUrl = typeof opts.publish === 'string' ? opts.publish : broker!.url;
+  if (broker) log(`embedded MQTT broker at ${broker.url}`);
+  const link = await HudLink.create({ url: brokerUrl, vehicleId: opts.vehicle, log });
+  const denoiser = opts.isp === 'learned' ? await LearnedDenoiser.create({ precision: opts.ispPrecision ?? 'int8' }) : undefined;
+  // Signal timestamps come from another clock (the vehicle bus): freshness is judged by arrival.
+  const signals = new VehicleSignals({ name: opts.signals ?? opts.signalsTopic ?? 'vehicle-signals', timestamps: 'arrival', clock, log });
+  const signalsDone = opts.signals ? signals.read(opts.signals === '-' ? process.stdin : createReadStream(opts.signals), interrupt.signal).catch((error: unknown) => log((error as Error).message)) : undefined;
+  const signalsClient = opts.signalsTopic ? await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 1000 }) : undefined;
+  if (signalsClient && opts.signalsTopic) {
+    const topic = opts.signalsTopic;
+    signalsClient.on('message', (t, payload) => void signals.push(payload, t));
+    await signalsClient.subscribeAsync(topic, { qos: 0 });
+  }
+  const camera = new LiveCamera({
+    source,
+    widthPx: opts.size.widthPx,
+    heightPx: opts.size.heightPx,
+    clock,
+    pool,
+    ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
+    ...(opts.inputFormat ? { inputFormat: opts.inputFormat } : {}),
+    loop: opts.loop ?? false,
+    onEvent: (event) => {
+      metrics.count(`camera.${event.kind}`);
+      if (event.kind === 'stall') log(`camera: no frame for ${event.waitedMs.toFixed(0)} ms (AR overlays age out; waiting)`);
+      else if (event.kind === 'resumed') log(`camera: frames again after ${event.stalledMs.toFixed(0)} ms`);
+    },
+  });
+  const intrinsics = opts.mounting ? builtInIntrinsics(opts.mounting) : undefined;
+  if (opts.mounting && !intrinsics) log(`no built-in intrinsics for '${opts.mounting}': world-registered overlays need a calibrated camera; the HUD shows status only`);
+  const graph = buildRuntimeGraph({
+    clock,
+    metrics,
+    ...(opts.isp ? { isp: { denoise: opts.isp, ...(denoiser ? { denoiser } : {}) } } : {}),
+    ...(detector ? { detector } : {}),
+    ...(opts.mounting ? { world: { mounting: await loadCameraMounting(opts.mounting), tracker: trackerOptions, ...(intrinsics ? { intrinsics } : {}) } } : {}),
+    hud: { renderer, optics: hud.optics, warp: hud.warp, recordPanels: opts.output !== undefined },
+    link: { link, timeBase: 'pipeline' },
+    schedule: opts.schedule,
+    guard: true,
+    displayLatency: 'measured',
+    log,
+  });
+  try {
+    const summary = await runLive({
+      camera,
+      clock,
+      metrics,
+      signals,
+      ...(intrinsics ? { intrinsics } : {}),
+      extensions: graph.extensions,
+      watchdog: graph.watchdog,
+      ...(opts.output ? { output: opts.output } : {}),
+      ...(opts.duration !== undefined ? { durationS: opts.duration } : {}),
+      signal: interrupt.signal,
+    });
+    const s = link.stats;
+    const lines = [
+      `ran ${summary.frames} frames in ${summary.wallS.toFixed(1)} s (${summary.fps.toFixed(1)} fps) from ${redactSource(source)}; camera dropped ${summary.camera.framesDropped}, stalls ${summary.camera.stalls}`,
+      `link: ${s.framesPublished} HUD frames published (${s.framesDropped} dropped) to ${brokerUrl}`,
+      `signals: ${signals.stats.statesAccepted} states accepted, ${signals.stats.linesMalformed + signals.stats.linesInvalid + signals.stats.linesOutOfOrder + signals.stats.linesTooLong} skipped`,
+      `runtime: ${Object.entries(summary.counters).filter(([k]) => /^(scheduler\.degrade|watchdog|render\.late|config|camera|signals)/.test(k)).map(([k, v]) => `${k} ${v}`).join(', ') || 'no events'}`,
+      opts.output ? `wrote ${summary.messagesWritten} messages to ${opts.output}` : '',
+      '',
+      formatLatencyTable(summary.stages),
+    ].filter((line, i) => line !== '' || i > 4);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return summary.interrupted ? EXIT_INTERRUPTED : 0;
+  } finally {
+    interrupt.dispose();
+    graph.close();
+    await signalsDone;
+    await signalsClient?.endAsync();
+    await denoiser?.dispose();
+    await detector?.dispose();
+    renderer.dispose();
+    await link.dispose();
+    await broker?.stop();
+  }
+}
+
+function parseSize(text: string): { widthPx: number; heightPx: number } {
+  const match = /^(\d+)x(\d+)$/.exec(text);
+  const widthPx = Number(match?.[1]);
+  const heightPx = Number(match?.[2]);
+  if (!match || widthPx < 2 || heightPx < 2 || widthPx % 2 || heightPx % 2 || widthPx > 8192 || heightPx > 8192) {
+    throw new InvalidArgumentError(`--size takes WIDTHxHEIGHT in px, even, 2..8192 (e.g. 960x540), got '${text}'`);
+  }
+  return { widthPx, heightPx };
 }
 
 async function infoCommand(file: string): Promise<number> {
@@ -430,6 +576,37 @@ export function createProgram(): Command {
     .option('-q, --quiet', 'no progress bar')
     .action(async (file: string, opts: ReplayCliOptions) => {
       process.exitCode = await replayCommand(file, opts);
+    });
+
+  program
+    .command('run')
+    .description('live: camera (V4L2 device, stream URL or file, via ffmpeg) + vehicle signals -> full graph -> HUD display link')
+    .argument('<source>', '/dev/videoN, a stream URL (rtsp://, udp://, http://...) or a video file (played in real time)')
+    .addOption(new Option('--size <WxH>', 'frame size the pipeline works at (ffmpeg scales)').default({ widthPx: 960, heightPx: 540 }, '960x540').argParser(parseSize))
+    .addOption(new Option('--fps <n>', 'frame rate (device capture rate; streams/files: converted to it)').argParser(parseNumber('--fps', 1, 240)))
+    .option('--loop', 'file source: play it again and again')
+    .option('--input-format <fmt>', "ffmpeg demuxer for sources it cannot probe (e.g. 'mjpeg', 'mpegts')")
+    .option('--signals <file>', "vehicle signals as JSON lines (arhud.VehicleState), a file or pipe; '-' = stdin")
+    .option('--signals-topic <topic>', 'vehicle signals as MQTT messages (arhud.VehicleState JSON) on this topic of the broker')
+    .option('--mounting <name|file>', "camera mounting (built-in 'pandaset-002', 'udacity-solidwhiteright', or a JSON file): runs the world model")
+    .option('--publish <url>', 'broker to publish the HUD to (default: an embedded broker)')
+    .option('--vehicle <id>', 'vehicle id in the topics arhud/v1/{id}/...', DEFAULT_VEHICLE_ID)
+    .option('--optics <file>', 'HUD optics config (JSON)')
+    .option('--warp <file>', 'windshield warp map of the far (AR) plane (JSON)')
+    .option('--warp-near <file>', 'windshield warp map of the near (status) plane (JSON)')
+    .addOption(new Option('--isp <denoiser>', 'ISP stage before detection').choices(['learned', 'guided', 'off']))
+    .addOption(new Option('--isp-precision <p>', 'ISP: learned denoiser precision (default int8 live)').choices(['fp32', 'int8']))
+    .option('--no-schedule', 'run accelerator work without the priority scheduler')
+    .addOption(detectOption())
+    .addOption(modelCardOption())
+    .option('-o, --output <file>', 'record what the pipeline produces (detections, HUD frames, scenes) to this MCAP')
+    .addOption(new Option('--duration <s>', 'stop after this many seconds').argParser(parseNumber('--duration', 0.1, 1e9)))
+    .addOption(dataOption())
+    .addOption(cacheOption())
+    .option('--json', 'print the summary as one JSON line last')
+    .option('-q, --quiet', 'no progress bar')
+    .action(async (source: string, opts: RunCliOptions) => {
+      process.exitCode = await runCommand(source, opts);
     });
 
   const models = program.command('models').description('build and inspect detection models (tfjs -> ONNX -> INT8) in the model cache');
@@ -605,15 +782,17 @@ export function createProgram(): Command {
 
   program
     .command('demo')
-    .description('import the PandaSet sample and replay it through the pipeline (the quick-start job)')
+    .description('the full graph on the PandaSet drive in real time (ISP -> detect INT8 -> lanes -> track -> world -> ADAS -> render -> link -> display controller), with a Foxglove recording and an HTML report')
     .option('--data <dir>', 'shared data directory', DEFAULT_DATA_DIR)
-    .option('--out <dir>', 'where recordings and summaries go', path.join(PROJECT_ROOT, 'out'))
+    .option('--out <dir>', 'where recordings, summaries and the report go', path.join(PROJECT_ROOT, 'out'))
     .addOption(detectOption())
     .addOption(cacheOption())
     .option('--json', 'print the replay summary as one JSON line last')
     .action(async (opts: { data: string; out: string; json?: boolean; detect: DetectChoice; cache: string }) => {
       await mkdir(opts.out, { recursive: true });
       const drive = path.join(opts.out, 'pandaset-002.mcap');
+      const output = path.join(opts.out, 'pandaset-002.replay.mcap');
+      const reportFile = path.join(opts.out, 'demo-report.html');
       process.stdout.write(`arhud demo: importing ${path.join(opts.data, 'pandaset-002')} (PandaSet, Hesai & Scale AI, CC BY 4.0)\n`);
       const progress = createProgress('import');
       const imported = await importPandaset(path.join(opts.data, 'pandaset-002'), drive, { onProgress: (d, t) => progress.update(d, t) });
@@ -622,10 +801,12 @@ export function createProgram(): Command {
       // The reference display controller on the embedded broker shows what the pipeline publishes.
       let display: DisplayController | undefined;
       const latenciesMs: number[] = [];
+      const mounting = await loadCameraMounting('pandaset-002');
+      const collector = new DemoReportCollector(mounting);
+      const displayLines: string[] = [];
       process.exitCode = await replayCommand(drive, {
-        output: path.join(opts.out, 'pandaset-002.replay.mcap'),
+        output,
         speed: 1,
-        afap: true,
         json: opts.json,
         detect: opts.detect,
         data: opts.data,
@@ -634,24 +815,44 @@ export function createProgram(): Command {
         mounting: 'pandaset-002',
         publish: true,
         vehicle: DEFAULT_VEHICLE_ID,
+        // The vehicle's configuration: learned ISP (INT8 on this CPU) and the shared-accelerator scheduler.
+        isp: 'learned',
+        ispPrecision: 'int8',
+        schedule: true,
+        quiet: true,
+        onFrame: collector.onFrame,
         beforeRun: async (brokerUrl) => {
           display = await DisplayController.create({ url: brokerUrl!, vehicleId: DEFAULT_VEHICLE_ID, maxFrameAgeMs: DEMO_MAX_FRAME_AGE_MS, log: (line) => process.stderr.write(`arhud demo: ${line}\n`) });
           display.onFrame((frame) => latenciesMs.push(Number(frame.shownNs - frame.header.tCaptureNs) / 1e6));
         },
-        afterRun: async () => {
+        afterRun: async (summary) => {
           if (!display) return;
           // QoS 0 frames in flight on loopback arrive within milliseconds; give them a moment.
           await new Promise((resolve) => setTimeout(resolve, DEMO_DRAIN_MS));
           const s = display.stats;
           const sorted = [...latenciesMs].sort((a, b) => a - b);
           const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1) : 'n/a');
-          process.stdout.write(
-            `display controller: ${s.framesReceived} HUD frames received, ${s.framesShown} shown, ${s.framesDroppedStale} dropped as older than ${DEMO_MAX_FRAME_AGE_MS} ms, ` +
-              `${s.sequenceGaps} sequence gaps; pipeline-entry-to-display latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms\n`,
+          displayLines.push(
+            `display controller: ${s.framesReceived} HUD frames received, ${s.framesShown} shown, ${s.framesDroppedStale} dropped as older than ${DEMO_MAX_FRAME_AGE_MS} ms, ${s.sequenceGaps} sequence gaps; ` +
+              `capture-to-display latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`,
           );
           await display.dispose();
+          const optics = new HudOptics(HUD_OPTICS_DEFAULTS);
+          const html = renderRunReport({
+            title: `arhud demo: PandaSet 002 in real time (${summary.frames} frames)`,
+            summaryLines: [...displayLines, `replay: ${summary.frames} frames, ${summary.framesDropped} dropped at entry, ${summary.fps.toFixed(1)} fps, ${summary.xRealtime.toFixed(2)}x real time`],
+            frames: collector.frames,
+            counters: summary.counters,
+            samples: await collector.samples(optics, optics.panel),
+          });
+          await writeFile(reportFile, html);
         },
       });
+      process.stdout.write(
+        `${displayLines.join('\n')}\n` +
+          `recording (open in Foxglove: camera, detections, HUD frames, scene, metrics): ${output}\n` +
+          `report (per-stage latency, timeline, driver's view): ${reportFile}\n`,
+      );
     });
 
   return program;

@@ -10,6 +10,9 @@ import { epochNowNs, type HudLink } from './link.js';
 
 // `frame.hudRgba`, `frame.hudSizePx` and `frame.hudScene` come from render/render-stage.ts.
 
+/** Deadline of handing one frame to the link, ms (encoding and queueing; the link never waits on the network). */
+export const LINK_DEADLINE_MS = 20;
+
 export interface LinkStageOptions {
   /** Also publish the recorded camera JPEG on camera/preview. Default false. */
   publishCamera?: boolean;
@@ -50,7 +53,8 @@ export function linkExtension(link: HudLink, options: LinkStageOptions = {}): Re
   const publishCamera = options.publishCamera ?? false;
   const timeBase = options.timeBase ?? 'sensor';
   const now = options.now ?? epochNowNs;
-  return ({ clock, metrics }) => {
+  return (context) => {
+    const { clock, metrics } = context;
     let warned = false;
     /** Capture and render times as they go on the wire (see LinkStageOptions.timeBase). */
     const wireTimes = (frame: Frame): { tCaptureNs: bigint; tRenderNs: bigint } => {
@@ -95,7 +99,7 @@ export function linkExtension(link: HudLink, options: LinkStageOptions = {}): Re
               warned = true;
             }
           },
-          { clock, metrics },
+          { ...context, deadlineMs: LINK_DEADLINE_MS },
         ),
       ],
     };

@@ -16,7 +16,8 @@ import { RecordingReader, type RecordedMessage } from './recording/reader.js';
 import { CODECS_BY_TOPIC, TOPIC_CAMERA, TOPIC_FRAME_REPORT, frameReportCodec } from './recording/topics.js';
 import { RecordingWriter } from './recording/writer.js';
 import { RecordingPlayer, type CameraSample } from './sources/replay.js';
-import { stage } from './stage.js';
+import { stage, type StageContext } from './stage.js';
+import type { StageWatchdog } from './watchdog.js';
 
 /** Frames between the source and the end of the sink in afap mode (bounds memory, never drops). */
 export const AFAP_MAX_IN_FLIGHT = 5;
@@ -24,6 +25,12 @@ export const AFAP_MAX_IN_FLIGHT = 5;
 export const DECODE_CONCURRENCY = 3;
 /** Frames waiting for the decoder in paced mode before the oldest is dropped. */
 export const PACED_DECODE_QUEUE = 2;
+/**
+ * Frames between decode and the end of the graph in paced mode: a new frame finding this many still
+ * in the graph is dropped at entry (counted `decode.drops`), so a slow stage makes the pipeline skip
+ * frames instead of queueing them (a queued frame would be drawn late, as if it were current).
+ */
+export const PACED_MAX_IN_FLIGHT = 3;
 /** Frames treated as warm-up (pool filling, JIT) before steady-state figures start. */
 export const WARMUP_FRAMES = 10;
 
@@ -35,7 +42,7 @@ export interface ReplayExtension {
 }
 
 /** Builds an extension for one run; gets the run's clock and metrics so its stages are measured alike. */
-export type ReplayExtensionFactory = (context: { clock: Clock; metrics: PipelineMetrics }) => ReplayExtension;
+export type ReplayExtensionFactory = (context: StageContext) => ReplayExtension;
 
 export interface ReplayJobOptions {
   input: string;
@@ -54,6 +61,12 @@ export interface ReplayJobOptions {
   onProgress?: (framesDone: number, framesTotal: number | undefined) => void;
   /** Stages and outputs beyond decode -> exposure -> record (e.g. detection). */
   extensions?: readonly ReplayExtensionFactory[];
+  /** Guards every extension stage (faults and overruns blank the AR overlays instead of stopping the run). */
+  watchdog?: StageWatchdog;
+  /** Metrics of the run (default: a new PipelineMetrics); pass one to share it with a scheduler or a report. */
+  metrics?: PipelineMetrics;
+  /** Called for each finished frame (in order, before it is released), e.g. to collect a report's timeline. */
+  onFrame?: (frame: Frame) => void;
 }
 
 export interface ReplaySummary {
@@ -109,7 +122,7 @@ function settledRssBytes(): number {
 
 export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummary> {
   const clock = options.clock ?? new RealClock();
-  const metrics = new PipelineMetrics();
+  const metrics = options.metrics ?? new PipelineMetrics();
   const pool = new BufferPool({ name: 'frames' });
   let problems = 0;
   const onProblem = (problem: RecordingError) => {
@@ -133,11 +146,12 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
     });
     writer = await RecordingWriter.create(options.output);
     const out = writer;
-    const extensions = (options.extensions ?? []).map((create) => create({ clock, metrics }));
+    const extensions = (options.extensions ?? []).map((create) => create({ clock, metrics, watchdog: options.watchdog }));
     const framesPerLoop = countFramesInRange(reader, player);
     const framesTotal = Number.isFinite(options.loops ?? 1) ? framesPerLoop * (options.loops ?? 1) : undefined;
 
     let framesDone = 0;
+    let framesInGraph = 0;
     let currentLoop = 0;
     let warm: { allocations: number; rssBytes: number; heapBytes: number; externalBytes: number } | undefined;
     const rssByLoopMB: number[] = [];
@@ -172,6 +186,9 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
         metrics,
         queueCapacity: afap ? Infinity : PACED_DECODE_QUEUE,
         reserveBuffers: AFAP_MAX_IN_FLIGHT,
+        // afap: the player's own in-flight bound paces the source; paced: drop at entry when full.
+        admit: afap ? undefined : () => framesInGraph < PACED_MAX_IN_FLIGHT,
+        onDecoded: () => framesInGraph++,
         strict: options.strict,
         onProblem,
       }),
@@ -188,7 +205,9 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
         const first = frame.stamps[0];
         const last = frame.stamps.at(-1);
         if (first && last) metrics.latency('end_to_end').record(Number(last.tExitNs - first.tEnterNs) / 1e6);
+        options.onFrame?.(frame);
         frame.release();
+        framesInGraph--;
         player.done();
         framesDone++;
         if (loops === 1 && framesDone === WARMUP_FRAMES) takeWarmSnapshot();
@@ -252,6 +271,10 @@ interface DecodeOptions {
   queueCapacity: number;
   /** Frame buffers to set aside once the first frame's size is known (the most ever in flight). */
   reserveBuffers?: number;
+  /** Asked as each sample starts decoding: false drops it (counted `decode.drops`). Default: always admit. */
+  admit?: () => boolean;
+  /** Called for each frame decoded (to count frames in the graph). */
+  onDecoded?: () => void;
   strict?: boolean;
   onProblem: (problem: RecordingError) => void;
 }
@@ -277,6 +300,11 @@ export function decodeSamples(player: RecordingPlayer, pool: BufferPool, options
   const decode = async (sample: CameraSample): Promise<Frame | SkippedSample> => {
     const sideMessages = fromDropped.length > 0 ? fromDropped.concat(sample.sideMessages) : sample.sideMessages;
     fromDropped = [];
+    if (options.admit && !options.admit()) {
+      metrics.count('decode.drops');
+      player.done();
+      return { skippedSideMessages: sideMessages };
+    }
     const tEnterNs = clock.nowNs();
     let decoded;
     try {
@@ -309,6 +337,7 @@ export function decodeSamples(player: RecordingPlayer, pool: BufferPool, options
     const tExitNs = clock.nowNs();
     frame.stamps.push({ stage: 'decode', tEnterNs, tExitNs });
     latency.record(Number(tExitNs - tEnterNs) / 1e6);
+    options.onDecoded?.();
     return frame;
   };
 

@@ -28,6 +28,13 @@
  * rejected by admission or expiry: it always runs (and counts as late), because a late detection
  * still corrects the tracker, whereas a dropped one leaves it coasting blind.
  *
+ * Safety slack (background only): safety work arrives with the frames, so its next arrival is
+ * predictable (the last arrival + the recent median period). A background job starts only if its
+ * estimated run ends before that arrival (by SAFETY_SLACK_MARGIN_MS); otherwise it stays queued for
+ * the next gap. A non-preemptive background job in the way would add its whole run to the safety
+ * job's latency; this keeps the safety tail where it is and gives background work only the gaps.
+ * When safety work stops arriving (no arrival for SAFETY_IDLE_PERIODS periods) the rule is off.
+ *
  * Every decision is counted as `scheduler.<class>.submitted|done|late|errors|rejected.<reason>`,
  * with latencies `scheduler.<class>.wait` (queue time of started jobs) and `scheduler.<class>.run`
  * (run time of jobs that finished).
@@ -39,7 +46,7 @@ import type { OperatorFunction } from 'rxjs';
 import type { Clock } from './clock.js';
 import type { Frame } from './frame.js';
 import type { PipelineMetrics } from './metrics.js';
-import { stage } from './stage.js';
+import { stage, type StageContext } from './stage.js';
 import { NS_PER_MS } from './time.js';
 
 export type PriorityClass = 'safety' | 'high' | 'normal' | 'background';
@@ -61,6 +68,13 @@ export const RECENT_WINDOW = 50;
 export const ADMISSION_MAX_HIGHER_SHARE = 0.9;
 /** Quantile of recent waits reported in `SchedulerLoad.recentWaitMs`. */
 export const RECENT_WAIT_QUANTILE = 0.9;
+
+/** Background work must end this long before the next expected safety arrival, ms. */
+export const SAFETY_SLACK_MARGIN_MS = 2;
+/** Safety inter-arrival times kept for the period estimate. */
+export const SAFETY_PERIOD_WINDOW = 16;
+/** Safety work silent for this many periods: the slack rule no longer holds background work back. */
+export const SAFETY_IDLE_PERIODS = 3;
 
 export interface JobSpec {
   /** Names the kind of work (e.g. 'detect'); run-time estimates are kept per name. */
@@ -205,6 +219,10 @@ export class AcceleratorScheduler {
   readonly #classShare: Record<PriorityClass, number> = perClass(() => 0);
   #tBusyNs: bigint;
   #closed = false;
+  /** Arrival of the last safety job and recent safety inter-arrival times (ms), for the slack rule. */
+  #lastSafetyArrivalNs: bigint | undefined;
+  readonly #safetyPeriods = new RecentWindow(SAFETY_PERIOD_WINDOW);
+  #wakePending = false;
 
   constructor(options: SchedulerOptions) {
     const slots = options.slots ?? 1;
@@ -257,6 +275,10 @@ export class AcceleratorScheduler {
 
     const nowNs = this.#clock.nowNs();
     const tDeadlineNs = (tReleaseNs ?? nowNs) + BigInt(Math.round(deadlineMs * 1e6));
+    if (priority === 'safety') {
+      if (this.#lastSafetyArrivalNs !== undefined) this.#safetyPeriods.push(msBetween(this.#lastSafetyArrivalNs, nowNs));
+      this.#lastSafetyArrivalNs = nowNs;
+    }
     this.#count(priority, 'submitted');
     this.#stats[priority].submitted++;
 
@@ -351,8 +373,35 @@ export class AcceleratorScheduler {
     while (this.#running.size < this.slots) {
       const priority = PRIORITY_CLASSES.find((p) => this.#queues[p].length > 0);
       if (priority === undefined) return;
+      if (priority === 'background' && !this.#fitsBeforeNextSafety(this.#queues[priority][0]!, nowNs)) {
+        this.#count(priority, 'heldForSafety');
+        this.#wakeWhenSafetyIdle();
+        return;
+      }
       this.#start(this.#queues[priority].shift()!, nowNs);
     }
+  }
+
+  /** Held background work must not wait for an event that never comes: look again once safety work has gone quiet. */
+  #wakeWhenSafetyIdle(): void {
+    if (this.#wakePending || this.#lastSafetyArrivalNs === undefined) return;
+    this.#wakePending = true;
+    const idleNs = BigInt(Math.ceil(SAFETY_IDLE_PERIODS * this.#safetyPeriods.quantile(0.5) * 1e6)) + 1n;
+    void this.#clock.sleepUntilNs(this.#lastSafetyArrivalNs + idleNs).then(() => {
+      this.#wakePending = false;
+      if (!this.#closed) this.#dispatch();
+    });
+  }
+
+  /** The slack rule (module comment): does `job` end before the next expected safety arrival? */
+  #fitsBeforeNextSafety(job: Job, nowNs: bigint): boolean {
+    if (this.#lastSafetyArrivalNs === undefined || this.#safetyPeriods.length === 0) return true;
+    const periodMs = this.#safetyPeriods.quantile(0.5);
+    const sinceMs = msBetween(this.#lastSafetyArrivalNs, nowNs);
+    if (sinceMs > SAFETY_IDLE_PERIODS * periodMs) return true;
+    // Arrivals due since the last one have not come yet: the next is imminent.
+    const untilNextMs = periodMs - sinceMs;
+    return this.#estimates.estimateMs(job.name) + SAFETY_SLACK_MARGIN_MS <= untilNextMs;
   }
 
   #start(job: Job, tStartNs: bigint): void {
@@ -575,17 +624,17 @@ export function degradationExtension(
   scheduler: AcceleratorScheduler,
   policy: DegradationPolicy,
   controls: RuntimeControls,
-): (context: { clock: Clock; metrics: PipelineMetrics }) => { stages: OperatorFunction<Frame, Frame>[] } {
-  return ({ clock, metrics }) => ({
+): (context: StageContext) => { stages: OperatorFunction<Frame, Frame>[] } {
+  return (context) => ({
     stages: [
       stage<Frame>(
         'degrade',
         (frame) => {
-          const decision = policy.update(scheduler.load, clock.nowNs());
+          const decision = policy.update(scheduler.load, context.clock.nowNs());
           Object.assign(controls, { detectEveryN: decision.detectEveryN, ispMode: decision.ispMode, backgroundPaused: decision.backgroundPaused, level: decision.level });
           frame.degradationLevel = decision.level;
         },
-        { clock, metrics },
+        context,
       ),
     ],
   });

@@ -39,9 +39,14 @@ declare module './frame.js' {
   }
 }
 
+/** Deadline of a watched stage that names none, ms: one frame period at 10 Hz. */
+export const DEFAULT_STAGE_DEADLINE_MS = 100;
+
 export interface WatchdogOptions {
   clock: Clock;
   metrics: PipelineMetrics;
+  /** Deadline of stages that name none, ms. Default DEFAULT_STAGE_DEADLINE_MS. */
+  defaultDeadlineMs?: number;
   overrunFactor?: number;
   recoverAfterFrames?: number;
   /** One line per event (fault, overrun, blanking, recovery). */
@@ -53,6 +58,7 @@ export type GuardResult<T> = { ok: true; value: T } | { ok: false; fault: StageF
 export class StageWatchdog {
   readonly overrunFactor: number;
   readonly recoverAfterFrames: number;
+  readonly defaultDeadlineMs: number;
   readonly #clock: Clock;
   readonly #metrics: PipelineMetrics;
   readonly #log: (line: string) => void;
@@ -66,6 +72,8 @@ export class StageWatchdog {
     const recover = options.recoverAfterFrames ?? DEFAULT_RECOVER_AFTER_FRAMES;
     if (!(Number.isInteger(recover) && recover >= 1)) throw new RangeError(`StageWatchdog: 'recoverAfterFrames' must be an integer >= 1, got ${recover}`);
     this.overrunFactor = factor;
+    this.defaultDeadlineMs = options.defaultDeadlineMs ?? DEFAULT_STAGE_DEADLINE_MS;
+    if (!(this.defaultDeadlineMs > 0)) throw new RangeError(`StageWatchdog: 'defaultDeadlineMs' must be > 0, got ${options.defaultDeadlineMs}`);
     this.recoverAfterFrames = recover;
     this.#clock = options.clock;
     this.#metrics = options.metrics;
@@ -80,19 +88,28 @@ export class StageWatchdog {
   /**
    * Runs `work` for `stageName` with its deadline. Resolves (never rejects) with the value, or with
    * the fault when the work throws or is still running at overrunFactor x deadlineMs — then the work
-   * is abandoned: its eventual result or error is dropped and counted.
+   * is abandoned: `abandoned` fires, and its eventual result or error is dropped and counted.
    */
-  async guard<T>(stageName: string, deadlineMs: number, work: () => T | Promise<T>): Promise<GuardResult<T>> {
+  async guard<T>(stageName: string, deadlineMs: number, work: (abandoned: AbortSignal) => T | Promise<T>): Promise<GuardResult<T>> {
     if (!(deadlineMs > 0)) throw new RangeError(`StageWatchdog.guard: stage '${stageName}': 'deadlineMs' must be > 0, got ${deadlineMs}`);
     const limitMs = deadlineMs * this.overrunFactor;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const overrun = new Promise<'overrun'>((resolve) => {
       timer = setTimeout(() => resolve('overrun'), limitMs);
     });
-    const running = (async () => work())();
+    const abandon = new AbortController();
+    const startedNs = this.#clock.nowNs();
+    const running = (async () => work(abandon.signal))();
     try {
       const outcome = await Promise.race([running.then((value) => ({ value })), overrun]);
-      if (outcome !== 'overrun') return { ok: true, value: outcome.value };
+      if (outcome !== 'overrun') {
+        // Work that blocks the event loop settles before any timer can fire: judge it by the clock.
+        const tookMs = Number(this.#clock.nowNs() - startedNs) / 1e6;
+        if (tookMs <= limitMs) return { ok: true, value: outcome.value };
+        this.#dropLate(stageName);
+        return { ok: false, fault: this.#fault(stageName, 'overrun', `took ${tookMs.toFixed(0)} ms (over ${this.overrunFactor} x its ${deadlineMs} ms deadline); result dropped`) };
+      }
+      abandon.abort();
       running.then(
         () => this.#dropLate(stageName),
         () => this.#dropLate(stageName),
@@ -144,28 +161,17 @@ export class StageWatchdog {
   }
 }
 
-/**
- * `stage(name, work)` under the watchdog: a throw or an overrun is recorded on the frame
- * (`frame.stageFaults`) and the frame goes on without the stage's result, instead of erroring the
- * stream or waiting on a hung stage.
- */
+/** `stage(name, work)` under `watchdog` with its deadline (the same as passing both in the stage options). */
 export function watchedStage<F extends Frame>(
   name: string,
-  work: (frame: F) => void | Promise<void>,
+  work: (frame: F, abandoned?: AbortSignal) => void | Promise<void>,
   options: StageOptions & { watchdog: StageWatchdog; deadlineMs: number },
 ): OperatorFunction<F, F> {
-  const { watchdog, deadlineMs, ...stageOptions } = options;
-  return stage<F>(
-    name,
-    async (frame) => {
-      const result = await watchdog.guard(name, deadlineMs, () => work(frame));
-      if (!result.ok) (frame.stageFaults ??= []).push(result.fault);
-    },
-    stageOptions,
-  );
+  return stage<F>(name, work, options);
 }
 
 /** The per-frame blanking decision as a stage (put it after the perception stages, before render). */
 export function watchdogCheckStage<F extends Frame>(watchdog: StageWatchdog, options: StageOptions): OperatorFunction<F, F> {
-  return stage<F>('watchdog', (frame) => void watchdog.frameDone(frame), options);
+  // The check itself is not guarded: it is what turns the guarded stages' faults into blanking.
+  return stage<F>('watchdog', (frame) => void watchdog.frameDone(frame), { ...options, watchdog: undefined });
 }

@@ -14,8 +14,12 @@ import type { WarpMesh } from './warp-mesh.js';
 
 declare module '../pipeline/frame.js' {
   interface Frame {
-    /** Set by the render stage: the HUD panel image as PNG. */
-    hudPng?: Uint8Array;
+    /**
+     * Set by the render stage when panels are recorded: the frame's own copy of the panel (RGBA8),
+     * PNG-encoded only when the recording is written, after the link has published (off the
+     * capture-to-display path).
+     */
+    hudPanelRecord?: Uint8Array;
     /**
      * Set by the render stage: the HUD panel as RGBA8 (row 0 = top), a view of the stage's one
      * readback buffer, valid until the next frame is rendered: read it synchronously in the stage
@@ -31,6 +35,12 @@ declare module '../pipeline/frame.js' {
 
 /** Capture-to-display latency assumed when predicting where to draw (camera, perception, render, link). */
 export const ASSUMED_DISPLAY_LATENCY_NS = 100_000_000n;
+/** Deadline of one render, ms (the CPU WebGPU path takes ~6 ms alone, 3x that beside detection). */
+export const RENDER_DEADLINE_MS = 50;
+/** From the end of rendering to light on the windshield: link, display controller, scan-out (measured live: ~5 ms link + one 60 Hz refresh). */
+export const DISPLAY_TAIL_NS = 20_000_000n;
+/** Perception this late at display is not drawn registered to the road (half the world content's 300 ms validity). */
+export const PERCEPTION_LATE_NS = 150_000_000n;
 /** How long status content from one frame stays valid. */
 export const STATUS_VALIDITY_NS = 300_000_000n;
 
@@ -66,44 +76,77 @@ export function defaultSceneOf(frame: Frame): HudScene {
   return frame.hudScene ?? statusScene(frame);
 }
 
-export interface RenderStageOptions {
-  renderer: HudRenderer;
+/**
+ * What the render stage draws with. Read at every frame, so a config push (new optics, a new
+ * windshield calibration) takes effect from the next frame without a restart.
+ */
+export interface HudView {
   overlay: OverlayScene;
   /** One mesh over the panel, or one per plane region. */
   warp: WarpMesh | readonly RegionWarp[];
+}
+
+export interface RenderStageOptions {
+  renderer: HudRenderer;
+  view: HudView;
+  /**
+   * How the display time is predicted. 'assumed' (default; deterministic replays): capture time +
+   * ASSUMED_DISPLAY_LATENCY_NS. 'measured' (live and real-time replay): capture time + the time the
+   * frame has already spent in the pipeline + DISPLAY_TAIL_NS; this is the staleness guard —
+   * content past its validity at that time is not drawn, and a frame older than PERCEPTION_LATE_NS
+   * shows the degraded indicator instead of AR overlays (counted `render.late`).
+   */
+  displayLatency?: 'assumed' | 'measured';
+  /** Write every rendered panel to '/hud/frame' in the output recording (PNG). Default true. */
+  recordPanels?: boolean;
   /** Scene for a frame. Default: status only while `frame.safeBlank` (watchdog), else `frame.hudScene` (set by the world stage), else statusScene. */
   sceneOf?: (frame: Frame) => HudScene;
+}
+
+/** Time since the frame entered the pipeline (its first stage stamp), ns; 0 without stamps. */
+function elapsedInPipelineNs(frame: Frame, nowNs: bigint): bigint {
+  const entered = frame.stamps[0]?.tEnterNs;
+  return entered === undefined ? 0n : nowNs - entered;
 }
 
 /** The render stage plus its '/hud/frame' output, for runReplay. */
 export function renderExtension(options: RenderStageOptions): ReplayExtensionFactory {
   // The world model's scene when a world stage ran, else what the pipeline can say on its own.
   const sceneOf = options.sceneOf ?? defaultSceneOf;
-  const { renderer, overlay, warp } = options;
+  const { renderer, view } = options;
+  const measured = options.displayLatency === 'measured';
+  const recordPanels = options.recordPanels ?? true;
   let rgba: Uint8Array | undefined;
   const hudSizePx = Object.freeze({ widthPx: renderer.widthPx, heightPx: renderer.heightPx });
-  return ({ clock, metrics }) => ({
+  return (context) => ({
     stages: [
       stage(
         'render',
         async (frame) => {
-          const displayTimeNs = frame.tCaptureNs + ASSUMED_DISPLAY_LATENCY_NS;
+          const latencyNs = measured ? elapsedInPipelineNs(frame, context.clock.nowNs()) + DISPLAY_TAIL_NS : ASSUMED_DISPLAY_LATENCY_NS;
+          const displayTimeNs = frame.tCaptureNs + latencyNs;
           const vehicle = frame.vehicle;
-          const scene = sceneOf(frame);
+          let scene = sceneOf(frame);
+          if (latencyNs > PERCEPTION_LATE_NS && !scene.degraded) {
+            context.metrics.count('render.late');
+            scene = { ...scene, degraded: true };
+          }
           frame.hudScene = scene;
-          overlay.update(scene, displayTimeNs, vehicle ? { speedMps: vehicle.speedMps, yawRateRps: vehicle.yawRateRps, dtS: Number(ASSUMED_DISPLAY_LATENCY_NS) / 1e9 } : undefined);
+          const { overlay, warp } = view;
+          overlay.update(scene, displayTimeNs, vehicle ? { speedMps: vehicle.speedMps, yawRateRps: vehicle.yawRateRps, dtS: Number(latencyNs) / 1e9 } : undefined);
           rgba = await renderer.render(overlay.scene, overlay.camera, warp, rgba);
           frame.hudRgba = rgba;
           frame.hudSizePx = hudSizePx;
-          // Mostly black panels: fast, small PNGs (the link issue picks the wire encoding).
-          frame.hudPng = await encodePanelPng(rgba, renderer.widthPx, renderer.heightPx, 1);
+          if (recordPanels) frame.hudPanelRecord = rgba.slice();
         },
-        { clock, metrics },
+        { ...context, deadlineMs: RENDER_DEADLINE_MS },
       ),
     ],
     writeOutputs: async (frame, writer, logTimeNs) => {
-      if (!frame.hudPng) return;
-      await writer.write(TOPIC_HUD_FRAME, compressedImageCodec, logTimeNs, { tNs: frame.tCaptureNs, frameId: 'hud_panel', format: 'png', data: frame.hudPng });
+      if (!frame.hudPanelRecord) return;
+      // Mostly black panels: fast, small PNGs.
+      const png = await encodePanelPng(frame.hudPanelRecord, renderer.widthPx, renderer.heightPx, 1);
+      await writer.write(TOPIC_HUD_FRAME, compressedImageCodec, logTimeNs, { tNs: frame.tCaptureNs, frameId: 'hud_panel', format: 'png', data: png });
     },
   });
 }

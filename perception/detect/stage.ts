@@ -51,6 +51,28 @@ export function labelledBoxes(detections: readonly Detection[]): LabelledBox[] {
   }));
 }
 
+/** Box corners may overshoot the image this much (a box of an object cut by the border), px. */
+const BOX_SLACK_PX = 64;
+
+/**
+ * A detector's output is checked before anything downstream trusts it: boxes finite, ordered and
+ * inside the image (with slack), scores in [0, 1]. A model gone wrong (a bad export, a broken
+ * accelerator) gives garbage, not an exception; this turns it into one, which the watchdog counts
+ * and answers with safe blanking.
+ */
+export function checkDetections(detections: unknown, widthPx: number, heightPx: number): asserts detections is Detection[] {
+  if (!Array.isArray(detections)) throw new TypeError(`detector output is not a list of detections (got ${typeof detections})`);
+  detections.forEach((d: Partial<Detection> | undefined, i) => {
+    const box = d?.box;
+    if (!Array.isArray(box) || box.length !== 4 || !box.every(Number.isFinite)) throw new TypeError(`detector output [${i}]: field 'box' must be 4 finite numbers, got ${JSON.stringify(box)}`);
+    const [x0, y0, x1, y1] = box as [number, number, number, number];
+    if (!(x1 > x0 && y1 > y0 && x0 >= -BOX_SLACK_PX && y0 >= -BOX_SLACK_PX && x1 <= widthPx + BOX_SLACK_PX && y1 <= heightPx + BOX_SLACK_PX)) {
+      throw new RangeError(`detector output [${i}]: field 'box' [${box.join(', ')}] is not a box inside the ${widthPx}x${heightPx} image`);
+    }
+    if (!(typeof d!.score === 'number' && d!.score >= 0 && d!.score <= 1)) throw new RangeError(`detector output [${i}]: field 'score' must be in [0, 1], got ${d!.score}`);
+  });
+}
+
 /** The detect stage plus its '/camera/front/detections' output, for runReplay. */
 export function detectExtension(detector: Detector, options: DetectStageOptions = {}): ReplayExtensionFactory {
   const fixedEvery = options.everyNthFrame ?? 1;
@@ -58,23 +80,28 @@ export function detectExtension(detector: Detector, options: DetectStageOptions 
   const deadlineMs = options.deadlineMs ?? DETECT_DEADLINE_MS;
   if (!(deadlineMs > 0)) throw new RangeError(`detectExtension: 'deadlineMs' must be > 0, got ${deadlineMs}`);
   const { scheduler, controls } = options;
-  return ({ clock, metrics }) => ({
+  return (context) => ({
     stages: [
       stage(
         'detect',
-        async (frame) => {
+        async (frame, abandoned) => {
           const every = controls ? Math.max(fixedEvery, controls.detectEveryN) : fixedEvery;
           if (frame.seq % every !== 0) return;
+          let detections: Detection[] | undefined;
           if (!scheduler) {
-            frame.detections = await detector.detect(frame.image);
-            return;
+            detections = await detector.detect(frame.image);
+          } else {
+            const outcome = await scheduler.submit({ name: 'detect', priority: 'safety', deadlineMs }, () => detector.detect(frame.image));
+            // Safety work is never refused for load; a full safety queue drops the older frame's run.
+            if (outcome.status === 'done') detections = outcome.value;
+            else context.metrics.count(`detect.${outcome.reason}`);
           }
-          const outcome = await scheduler.submit({ name: 'detect', priority: 'safety', deadlineMs }, () => detector.detect(frame.image));
-          // Safety work is never refused for load; a full safety queue drops the older frame's run.
-          if (outcome.status === 'done') frame.detections = outcome.value;
-          else metrics.count(`detect.${outcome.reason}`);
+          // A run the watchdog gave up on must not write into a frame that has moved on.
+          if (detections === undefined || abandoned?.aborted) return;
+          checkDetections(detections, frame.image.width, frame.image.height);
+          frame.detections = detections;
         },
-        { clock, metrics },
+        { ...context, deadlineMs },
       ),
     ],
     writeOutputs: async (frame, writer, logTimeNs) => {

@@ -163,8 +163,12 @@ export class IspProcessor {
     return { mode: 'skip', reason, denoise: 'off', gainIso: gain.iso, noiseStd: srgbNoiseStdAt(REFERENCE_CODE, gain), toneMapped: false, durationMs: 0 };
   }
 
-  /** Processes `image` (rgb8) in place; returns what it did. `nowMs` is the clock for the stage's own time. */
-  async process(image: ImageView, nowMs: () => number = () => performance.now()): Promise<IspRecord> {
+  /**
+   * Processes `image` (rgb8) in place; returns what it did. `nowMs` is the clock for the stage's own
+   * time. Once `abandoned` fires (the watchdog gave up on this frame, whose buffer may already serve
+   * another frame) the result is not written into `image`.
+   */
+  async process(image: ImageView, nowMs: () => number = () => performance.now(), abandoned?: AbortSignal): Promise<IspRecord> {
     if (image.format !== 'rgb8') throw new TypeError(`IspProcessor.process: field 'image' must be rgb8, got ${image.format}`);
     const started = nowMs();
     const mode = this.#mode;
@@ -191,7 +195,9 @@ export class IspProcessor {
       if (method === 'learned') result = await this.#options.denoiser!.denoise(working, workingGain);
       else if (method === 'guided') result = guidedFilterDenoise(working, { level: workingGain });
       if (toneMap) result = toneMapLocal(result, { output: 'rgb8' });
-      if (mode === 'half') addUpsampledChange(image, working, result);
+      if (abandoned?.aborted) {
+        // Nothing written: the frame went on without this stage.
+      } else if (mode === 'half') addUpsampledChange(image, working, result);
       else if (result !== image) writeInto(image, result);
     }
     const durationMs = nowMs() - started;
@@ -220,28 +226,29 @@ export class IspProcessor {
 
 /** The isp stage plus its outputs (report, optionally processed images), for runReplay. Put it first. */
 export function ispExtension(options: IspStageOptions = {}): ReplayExtensionFactory {
-  return ({ clock, metrics }) => {
+  return (context) => {
+    const { clock, metrics } = context;
     const processor = new IspProcessor(options);
     const nowMs = () => Number(clock.nowNs()) / 1e6;
     return {
       stages: [
         stage(
           ISP_STAGE_NAME,
-          async (frame) => {
+          async (frame, abandoned) => {
             const { scheduler, controls } = options;
             if (controls && controls.ispMode !== processor.mode) processor.setMode(controls.ispMode);
             if (!scheduler) {
-              frame.isp = await processor.process(frame.image, nowMs);
+              frame.isp = await processor.process(frame.image, nowMs, abandoned);
             } else {
               // One run-time estimate per mode: after a refused full-resolution run, half resolution still gets its chance.
               const name = `${ISP_STAGE_NAME}.${processor.mode}`;
-              const outcome = await scheduler.submit({ name, priority: 'normal', deadlineMs: options.deadlineMs ?? ISP_DEADLINE_MS }, () => processor.process(frame.image, nowMs));
+              const outcome = await scheduler.submit({ name, priority: 'normal', deadlineMs: options.deadlineMs ?? ISP_DEADLINE_MS }, () => processor.process(frame.image, nowMs, abandoned));
               frame.isp = outcome.status === 'done' ? outcome.value : processor.skipped('load');
             }
             metrics.count(`isp.${frame.isp.mode}`);
             if (frame.isp.denoise !== 'off') metrics.count(`isp.denoise.${frame.isp.denoise}`);
           },
-          { clock, metrics },
+          { ...context, deadlineMs: options.deadlineMs ?? ISP_DEADLINE_MS },
         ),
       ],
       writeOutputs: async (frame, writer, logTimeNs) => {

@@ -255,6 +255,16 @@ export class MultiObjectTracker {
   #rowToCol = new Int32Array(64);
   #colToRow = new Int32Array(64);
 
+  /**
+   * Forgets every track (the time line restarted). Ids keep counting, so an id never names two
+   * different objects in one run.
+   */
+  reset(): void {
+    this.#records.length = 0;
+    this.#output.length = 0;
+    this.#lastNs = undefined;
+  }
+
   constructor(options: TrackerOptions = {}) {
     this.#settings = resolveOptions(options);
     const rejections = {} as Record<TrackRejectionReason, number>;

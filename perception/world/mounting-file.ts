@@ -8,12 +8,29 @@
  */
 import { Ajv } from 'ajv';
 import { readJsonFile, schemaError } from '../../pipeline/index.js';
+import type { CameraIntrinsics } from '../../pipeline/frame.js';
+import { UDACITY_INTRINSICS, UDACITY_MOUNTING } from '../lanes/assumed-cameras.js';
 import type { CameraMounting } from './camera-model.js';
 import { PANDASET_002_FRONT_MOUNTING } from './pandaset-mounting.js';
 
 const DEG_TO_RAD = Math.PI / 180;
 /** Built-in mountings by name. */
-export const BUILT_IN_MOUNTINGS: Readonly<Record<string, Readonly<CameraMounting>>> = { 'pandaset-002': PANDASET_002_FRONT_MOUNTING };
+export const BUILT_IN_MOUNTINGS: Readonly<Record<string, Readonly<CameraMounting>>> = {
+  'pandaset-002': PANDASET_002_FRONT_MOUNTING,
+  'udacity-solidwhiteright': UDACITY_MOUNTING,
+};
+
+/**
+ * Intrinsics of built-in cameras whose recordings carry none (an imported video): the world model
+ * uses them for frames without calibration. PandaSet recordings carry their own.
+ */
+const BUILT_IN_INTRINSICS: Readonly<Record<string, Readonly<CameraIntrinsics>>> = { 'udacity-solidwhiteright': UDACITY_INTRINSICS };
+
+/** The built-in camera's intrinsics for `mountingName`, if it has any (undefined for files and calibrated recordings). */
+export function builtInIntrinsics(mountingName: string): CameraIntrinsics | undefined {
+  const intrinsics = BUILT_IN_INTRINSICS[mountingName];
+  return intrinsics ? { ...intrinsics, distortion: [...intrinsics.distortion] } : undefined;
+}
 
 export const CAMERA_MOUNTING_SCHEMA = {
   type: 'object',

@@ -18,7 +18,7 @@ import { TOPIC_HUD_SCENE, TOPIC_WORLD_SCENE, hudSceneCodec, sceneUpdateCodec } f
 import type { ReplayExtensionFactory } from '../../pipeline/replay.js';
 import { stage } from '../../pipeline/stage.js';
 import type { HudScene } from '../../render/hud-scene.js';
-import { AdasEngine, buildHudScene, type AdasLane, type AdasObject } from '../adas/index.js';
+import { AdasEngine, WORLD_VALIDITY_NS, buildHudScene, type AdasLane, type AdasObject } from '../adas/index.js';
 import type {} from '../detect/stage.js';
 import { LaneDetector } from '../lanes/detector.js';
 import { LANES_STAGE_NAME } from '../lanes/stage.js';
@@ -46,11 +46,23 @@ declare module '../../pipeline/frame.js' {
 /** The world model's stages, in order (their latency shows separately in the replay summary). */
 export const TRACK_STAGE_NAME = 'track';
 export const ADAS_STAGE_NAME = 'adas';
+/**
+ * Objects are drawn only while the newest detector run is at most this old (the world content's
+ * validity): the tracker coasts through frames the detector skips (degradation) or loses (faults,
+ * overruns), but not for longer — then the scene is degraded (indicator, no AR objects).
+ */
+export const DETECTION_STALE_NS = WORLD_VALIDITY_NS;
+/** Capture time going back by more than this is a clock reset (the world model starts over), ns; less is an out-of-order frame (skipped). */
+export const TIME_RESET_NS = 1_000_000_000n;
+/** Deadline of each world-model stage, ms (they take ~1 ms; lanes at 1080p ~25 ms at p99 on a loaded host). */
+export const WORLD_STAGE_DEADLINE_MS = 50;
 
 export interface WorldStageOptions {
   /** Where the camera sits on the vehicle (from calibration). */
   mounting: CameraMounting;
   tracker?: TrackerOptions;
+  /** Camera intrinsics for frames that carry none (a video or live source); frames' own calibration wins. */
+  intrinsics?: CameraIntrinsics;
   /** Find lanes in each frame. Default true. */
   lanes?: boolean;
 }
@@ -64,15 +76,25 @@ function sameIntrinsics(a: CameraIntrinsics, b: CameraIntrinsics): boolean {
 
 /** The world model for runReplay (put it after the detect extension and before the render one). */
 export function worldExtension(options: WorldStageOptions): ReplayExtensionFactory {
-  return ({ clock, metrics }) => {
+  return (context) => {
+    const { metrics } = context;
     const tracker = new MultiObjectTracker(options.tracker);
-    const ego = new EgoMotion();
-    const adas = new AdasEngine();
+    let ego = new EgoMotion();
+    let adas = new AdasEngine();
     let camera: CameraModel | undefined;
     let cameraOf: CameraIntrinsics | undefined;
     let lanes: LaneDetector | undefined;
     let lastTNs: bigint | undefined;
+    let lastDetectedTNs: bigint | undefined;
     const inputs: TrackInput[] = [];
+    const resetState = () => {
+      tracker.reset();
+      ego = new EgoMotion();
+      adas = new AdasEngine();
+      if (camera) lanes = options.lanes === false ? undefined : new LaneDetector(camera);
+      lastTNs = undefined;
+      lastDetectedTNs = undefined;
+    };
 
     // Recordings repeat the calibration with every frame (a new object each time): compare values,
     // so the camera model and the lane detector's temporal state survive from frame to frame.
@@ -88,19 +110,26 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
 
     /** Stage 'track': ground contacts of the boxes, ego motion, tracking -> frame.worldObjects. */
     const track = (frame: Frame): void => {
-      if (!frame.camera) {
+      const intrinsics = frame.camera ?? options.intrinsics;
+      if (!intrinsics) {
         metrics.count('world.noCalibration');
         frame.worldDegraded = true;
         return;
       }
       if (lastTNs !== undefined && frame.tCaptureNs <= lastTNs) {
-        metrics.count('world.timeNotIncreasing');
-        frame.worldDegraded = true;
-        return;
+        if (lastTNs - frame.tCaptureNs <= TIME_RESET_NS) {
+          metrics.count('world.timeNotIncreasing');
+          frame.worldDegraded = true;
+          return;
+        }
+        // A clock reset (a source restarted, a recording looped): nothing tracked before is valid
+        // on the new time line; start over instead of waiting for the old time to come back.
+        metrics.count('world.timeResets');
+        resetState();
       }
       const previousTNs = lastTNs;
       lastTNs = frame.tCaptureNs;
-      const cam = cameraFor(frame.camera);
+      const cam = cameraFor(intrinsics);
       const speedMps = frame.vehicle?.speedMps ?? 0;
       const yawRateRps = frame.vehicle?.yawRateRps ?? 0;
       if (frame.vehicle) ego.update(frame.tCaptureNs, { speedMps, yawRateRps });
@@ -145,6 +174,10 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
         frame.hudScene = buildHudScene({ tCaptureNs: frame.tCaptureNs, egoSpeedMps: frame.vehicle?.speedMps, degraded: true, objects: [] });
         return;
       }
+      if (frame.detections !== undefined) lastDetectedTNs = frame.tCaptureNs;
+      // Before the first detector run there are no tracks to draw (a graph may run lanes alone).
+      const perceptionStale = lastDetectedTNs !== undefined && frame.tCaptureNs - lastDetectedTNs > DETECTION_STALE_NS;
+      if (perceptionStale) metrics.count('world.detectionsStale');
       const objects = frame.worldObjects ?? [];
       const laneEstimate = frame.lanes;
       let lane: AdasLane | undefined;
@@ -156,7 +189,7 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
       frame.hudScene = buildHudScene({
         tCaptureNs: frame.tCaptureNs,
         egoSpeedMps: frame.vehicle?.speedMps,
-        degraded: frame.vehicle === undefined,
+        degraded: frame.vehicle === undefined || perceptionStale,
         objects,
         lanes: laneEstimate?.boundaries,
         adas: decisions,
@@ -165,9 +198,9 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
 
     return {
       stages: [
-        stage(TRACK_STAGE_NAME, track, { clock, metrics, concurrency: 1 }),
-        stage(LANES_STAGE_NAME, findLanes, { clock, metrics, concurrency: 1 }),
-        stage(ADAS_STAGE_NAME, decide, { clock, metrics, concurrency: 1 }),
+        stage(TRACK_STAGE_NAME, track, { ...context, deadlineMs: WORLD_STAGE_DEADLINE_MS }),
+        stage(LANES_STAGE_NAME, findLanes, { ...context, deadlineMs: WORLD_STAGE_DEADLINE_MS }),
+        stage(ADAS_STAGE_NAME, decide, { ...context, deadlineMs: WORLD_STAGE_DEADLINE_MS }),
       ],
       // The scene as given to the HUD, and the same scene as 3D entities for Foxglove.
       writeOutputs: async (frame, writer, logTimeNs) => {

@@ -16,6 +16,7 @@ export const TOPIC_CAMERA_POSE = '/camera/front/pose';
 export const TOPIC_VEHICLE_STATE = '/vehicle/state';
 export const TOPIC_GROUND_TRUTH = '/ground_truth/objects';
 export const TOPIC_FRAME_REPORT = '/pipeline/frame';
+export const TOPIC_FRAME_METRICS = '/pipeline/metrics';
 export const TOPIC_DETECTIONS = '/camera/front/detections';
 export const TOPIC_HUD_FRAME = '/hud/frame';
 /** The world model in the vehicle frame (tracked objects, lane boundaries) for Foxglove's 3D panel. */
@@ -369,6 +370,47 @@ export const frameReportCodec = jsonCodec<FrameReportMessage, { timestamp: Times
 );
 
 // ---------------------------------------------------------------------------------------------
+/** How the runtime handled one frame: per-stage latency and the safety decisions (plots in Foxglove). */
+export interface FrameMetricsMessage {
+  tNs: bigint;
+  seq: number;
+  /** Milliseconds each stage took on this frame, by stage name. */
+  stageMs: Record<string, number>;
+  /** Capture (pipeline entry) to the frame handed to the display link, ms; absent without a link stage. */
+  captureToPublishMs?: number;
+  /** Degradation level (0 = everything at full quality). */
+  degradationLevel: number;
+  /** AR overlays withheld by the watchdog. */
+  safeBlank: boolean;
+  /** The HUD showed the degraded indicator. */
+  degraded: boolean;
+  /** Stage faults and overruns on this frame ("stage kind: message"). */
+  faults: string[];
+}
+
+export const frameMetricsCodec = jsonCodec<FrameMetricsMessage, { timestamp: Timestamp } & Omit<FrameMetricsMessage, 'tNs'>>(
+  'arhud.FrameMetrics',
+  {
+    title: 'arhud.FrameMetrics',
+    description: 'Per-frame runtime measurements: stage latency, capture-to-publish, degradation and watchdog decisions.',
+    type: 'object',
+    properties: {
+      timestamp: timestampSchema,
+      seq: { type: 'integer', minimum: 0 },
+      stageMs: { type: 'object', additionalProperties: { type: 'number', minimum: 0 } },
+      captureToPublishMs: { type: 'number', minimum: 0 },
+      degradationLevel: { type: 'integer', minimum: 0, maximum: 3 },
+      safeBlank: { type: 'boolean' },
+      degraded: { type: 'boolean' },
+      faults: { type: 'array', items: { type: 'string', maxLength: 1024 } },
+    },
+    required: ['timestamp', 'seq', 'stageMs', 'degradationLevel', 'safeBlank', 'degraded', 'faults'],
+  },
+  ({ tNs, ...rest }) => ({ timestamp: timestampFromNs(tNs), ...rest }),
+  ({ timestamp, ...rest }) => ({ tNs: nsFromTimestamp(timestamp), ...rest }),
+);
+
+// ---------------------------------------------------------------------------------------------
 export interface RgbaColor {
   r: number;
   g: number;
@@ -585,6 +627,7 @@ export const CODECS_BY_TOPIC: ReadonlyMap<string, TopicCodec<unknown>> = new Map
   [TOPIC_VEHICLE_STATE, vehicleStateCodec as TopicCodec<unknown>],
   [TOPIC_GROUND_TRUTH, groundTruthObjectsCodec as TopicCodec<unknown>],
   [TOPIC_FRAME_REPORT, frameReportCodec as TopicCodec<unknown>],
+  [TOPIC_FRAME_METRICS, frameMetricsCodec as TopicCodec<unknown>],
   [TOPIC_DETECTIONS, imageBoxesCodec as TopicCodec<unknown>],
   [TOPIC_HUD_FRAME, compressedImageCodec as TopicCodec<unknown>],
   [TOPIC_WORLD_SCENE, sceneUpdateCodec as TopicCodec<unknown>],

@@ -4,6 +4,7 @@
  */
 import { calibrateBenchmark } from './calibrate.js';
 import { detectBenchmark } from './detect.js';
+import { e2eBenchmark } from './e2e.js';
 import { ispBenchmark } from './isp.js';
 import { linkBenchmark } from './link.js';
 import { renderBenchmark } from './render.js';
@@ -13,6 +14,7 @@ import { worldBenchmark } from './world.js';
 const BENCHMARKS: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   calibrate: calibrateBenchmark,
   detect: detectBenchmark,
+  e2e: e2eBenchmark,
   isp: ispBenchmark,
   link: linkBenchmark,
   render: renderBenchmark,

@@ -7,7 +7,7 @@ import { arhud } from '../support/cli.js';
 import { importedPandasetDrive, tempDir } from '../support/data.js';
 
 describe('arhud CLI', () => {
-  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['eval', 'track']], [['render']], [['calibrate']], [['calibrate', 'camera']], [['calibrate', 'simulate']], [['calibrate', 'windshield']], [['broker']], [['display']], [['view']]])('%j --help prints usage and exits 0', async (args) => {
+  it.each([[[]], [['import']], [['import', 'pandaset']], [['import', 'video']], [['replay']], [['info']], [['demo']], [['models', 'build']], [['models', 'list']], [['models', 'info']], [['eval', 'detect']], [['eval', 'track']], [['render']], [['calibrate']], [['calibrate', 'camera']], [['calibrate', 'simulate']], [['calibrate', 'windshield']], [['broker']], [['display']], [['view']], [['run']], [['eval', 'registration']]])('%j --help prints usage and exits 0', async (args) => {
     const run = await arhud([...args, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Usage: arhud/);

@@ -20,6 +20,7 @@ import {
   type PriorityClass,
   type SchedulerLoad,
   type SchedulerOptions,
+  SAFETY_IDLE_PERIODS,
 } from '../../pipeline/scheduler.js';
 import { NS_PER_MS } from '../../pipeline/time.js';
 import { thrownBy } from '../support/errors.js';
@@ -212,6 +213,52 @@ describe('AcceleratorScheduler admission', () => {
     expect(outcome.outcome).toMatchObject({ status: 'done', late: true, waitMs: 50, runMs: 50 });
     expect(h.metrics.counter('scheduler.safety.rejected.admission')).toBe(0);
     expect(h.metrics.counter('scheduler.safety.late')).toBe(1);
+  });
+});
+
+describe('AcceleratorScheduler safety slack for background work', () => {
+  /** Safety jobs of `runMs` arriving every `periodMs`, `count` of them; returns their waits. */
+  async function safetyStream(h: ReturnType<typeof harness>, periodMs: number, runMs: number, count: number, onEach?: (k: number) => void) {
+    const waits: number[] = [];
+    for (let k = 0; k < count; k++) {
+      const outcome = h.scheduler.submit(spec('detect', 'safety', periodMs), h.timed(`detect-${k}`, runMs));
+      onEach?.(k);
+      // In two steps, so the job finishes (and the scheduler looks at the gap) at its own end time.
+      await h.advance(runMs);
+      await h.advance(periodMs - runMs);
+      const done = await outcome;
+      if (done.status === 'done') waits.push(done.waitMs);
+    }
+    return waits;
+  }
+
+  it("holds a background job that would still run when the next frame's safety job arrives, and runs it once safety work goes quiet", async () => {
+    const h = harness();
+    await h.teach('compress', 'background', 20);
+    let background: ReturnType<typeof track<string>> | undefined;
+    // 40 ms frames, 30 ms detections: a 10 ms gap, too short for 20 ms of background work.
+    const waits = await safetyStream(h, 40, 30, 6, (k) => {
+      if (k === 2) background = track(h.scheduler.submit(spec('compress', 'background', 10_000), h.timed('compress', 20)));
+    });
+    expect(waits.every((w) => w === 0)).toBe(true);
+    expect(h.started.filter((l) => l === 'compress')).toEqual([]);
+    expect(h.metrics.counter('scheduler.background.heldForSafety')).toBeGreaterThan(0);
+    // No safety arrival for SAFETY_IDLE_PERIODS periods: the held job runs without any new event.
+    await h.advance(40 * SAFETY_IDLE_PERIODS);
+    await h.advance(20);
+    expect(background?.outcome).toMatchObject({ status: 'done', value: 'compress' });
+  });
+
+  it('runs background work in a gap long enough for it, between safety jobs', async () => {
+    const h = harness();
+    await h.teach('compress', 'background', 20);
+    let background: ReturnType<typeof track<string>> | undefined;
+    // 100 ms frames, 30 ms detections: a 70 ms gap fits 20 ms of background work.
+    const waits = await safetyStream(h, 100, 30, 4, (k) => {
+      if (k === 1) background = track(h.scheduler.submit(spec('compress', 'background', 10_000), h.timed('compress', 20)));
+    });
+    expect(background?.outcome).toMatchObject({ status: 'done', value: 'compress' });
+    expect(waits.every((w) => w === 0)).toBe(true);
   });
 });
 

@@ -43,6 +43,21 @@ describe('StageWatchdog.guard', () => {
     expect(metrics.counter('watchdog.lanes.overruns')).toBe(1);
   });
 
+  it('counts work that blocks past the limit as an overrun even though it settles before any timer fires', async () => {
+    const { watchdog, metrics, clock } = setup();
+    // Synchronous work (a lane finder stuck in a loop) blocks the event loop: only the clock shows it.
+    const result = await watchdog.guard('lanes', 20, () => {
+      clock.advanceBy(200_000_000n);
+      return 'late lanes';
+    });
+    expect(result).toMatchObject({ ok: false, fault: { stage: 'lanes', kind: 'overrun' } });
+    expect((result as { fault: { message: string } }).fault.message).toContain('took 200 ms');
+    expect(metrics.counter('watchdog.lanes.overruns')).toBe(1);
+    expect(watchdog.stats.lateResultsDropped).toBe(1);
+    // Within the limit (3 x 20 ms) it is healthy.
+    expect(await watchdog.guard('lanes', 20, () => (clock.advanceBy(59_000_000n), 'ok'))).toEqual({ ok: true, value: 'ok' });
+  });
+
   it('refuses a non-positive deadline and bad settings', async () => {
     const { watchdog } = setup();
     await expect(watchdog.guard('isp', 0, () => 1)).rejects.toThrow("StageWatchdog.guard: stage 'isp': 'deadlineMs' must be > 0, got 0");

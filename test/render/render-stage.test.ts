@@ -25,7 +25,7 @@ describe('render stage in replay', () => {
         pacing: 'afap',
         startS: 4.45,
         endS: 4.75,
-        extensions: [renderExtension({ renderer, overlay: new HudOverlayScene(optics), warp: WarpMesh.identity() })],
+        extensions: [renderExtension({ renderer, view: { overlay: new HudOverlayScene(optics), warp: WarpMesh.identity() } })],
       });
       expect(summary.stages.render?.count).toBe(3);
     } finally {

@@ -86,6 +86,9 @@ export class LearnedDenoiser {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      // As the detector's: idle workers sleep, since the cores are shared with detection and rendering
+      // (spinning workers of one session starve the next session's run).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     for (const name of ['image', 'noise']) {
       if (!session.inputNames.includes(name)) throw new Error(`LearnedDenoiser: ${modelFile} has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
