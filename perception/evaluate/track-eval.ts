@@ -29,6 +29,7 @@ import type { Box, Detection } from '../detect/types.js';
 import { ensureDefaultDetector } from '../models/default-detector.js';
 import { boxIou, solveAssignment } from '../track/assignment.js';
 import { MOT_IOU_THRESHOLD, evaluateMot, motFrameOf, type MotFrame, type MotResult } from '../track/mot-metrics.js';
+import { withoutVehicleDuplicates } from '../track/vehicle-duplicates.js';
 import { MultiObjectTracker, trackerOptionsForDetector, type Track, type TrackInput, type TrackerOptions, type TrackerStats } from '../track/tracker.js';
 import { CameraModel, type CameraMounting } from '../world/camera-model.js';
 import { EgoMotion } from '../world/ego-motion.js';
@@ -230,7 +231,8 @@ export async function evaluateTracking(dataDir: string, options: TrackingEvaluat
       ego.updateFromPose(frame.tNs, vehicleFrames.vehiclePoseInWorld(k));
       const previous = frames[k - 1];
       const egoDelta = previous === undefined ? undefined : ego.deltaBetween(previous.tNs, frame.tNs);
-      const inputs = trackInputsOf(detections, camera, offsets);
+      // As the world stage does: one object, one track.
+      const inputs = trackInputsOf(withoutVehicleDuplicates(detections), camera, offsets);
       const tracks = tracker.update(frame.tNs, inputs, egoDelta);
       const projected = projectGroundTruth(frame.objects, frame.pose, frame.intrinsics);
       const toVehicle = (pointM: { x: number; y: number; z: number }) => vehicleFrames.vehiclePointFromWorld(k, pointM, { x: 0, y: 0, z: 0 });

@@ -3,3 +3,4 @@ export * from './kalman.js';
 export * from './assignment.js';
 export * from './tracker.js';
 export * from './mot-metrics.js';
+export * from './vehicle-duplicates.js';

@@ -23,7 +23,7 @@ import type {} from '../detect/stage.js';
 import { LaneDetector } from '../lanes/detector.js';
 import { LANES_STAGE_NAME } from '../lanes/stage.js';
 import type { LaneEstimate } from '../lanes/types.js';
-import { MultiObjectTracker, type TrackInput, type TrackerOptions } from '../track/index.js';
+import { MultiObjectTracker, withoutVehicleDuplicates, type TrackInput, type TrackerOptions } from '../track/index.js';
 import { CameraModel, type CameraMounting } from './camera-model.js';
 import { EgoMotion } from './ego-motion.js';
 import { groundContact } from './ground-plane.js';
@@ -136,7 +136,11 @@ export function worldExtension(options: WorldStageOptions): ReplayExtensionFacto
       const egoDelta = previousTNs === undefined ? undefined : ego.deltaBetween(previousTNs, frame.tCaptureNs);
 
       inputs.length = 0;
-      for (const detection of frame.detections ?? []) {
+      let duplicates = 0;
+      const detections = frame.detections ? withoutVehicleDuplicates(frame.detections) : [];
+      if (frame.detections) duplicates = frame.detections.length - detections.length;
+      if (duplicates > 0) metrics.count('world.vehicleDuplicates', duplicates);
+      for (const detection of detections) {
         if (detection.hudClass === undefined) continue;
         let contact;
         try {
