@@ -12,6 +12,7 @@ import type { Clock, PipelineMetrics } from '../pipeline/index.js';
 import type { CameraIntrinsics, Frame } from '../pipeline/frame.js';
 import { TOPIC_FRAME_METRICS, frameMetricsCodec, type FrameMetricsMessage } from '../pipeline/recording/topics.js';
 import type { ReplayExtensionFactory } from '../pipeline/replay.js';
+import { captureToPublishMs } from '../pipeline/live.js';
 import { AcceleratorScheduler, DegradationPolicy, createRuntimeControls, degradationExtension, type RuntimeControls } from '../pipeline/scheduler.js';
 import { StageWatchdog, watchdogCheckStage } from '../pipeline/watchdog.js';
 import type { Detector } from '../perception/detect/detector.js';
@@ -69,13 +70,12 @@ const round2 = (ms: number) => Math.round(ms * 100) / 100;
 export function frameMetricsOf(frame: Frame): FrameMetricsMessage {
   const stageMs: Record<string, number> = {};
   for (const s of frame.stamps) stageMs[s.stage] = round2(Number(s.tExitNs - s.tEnterNs) / 1e6);
-  const entered = frame.stamps[0];
-  const published = frame.stamps.findLast((s) => s.stage === 'link');
+  const latencyMs = captureToPublishMs(frame);
   return {
     tNs: frame.tCaptureNs,
     seq: frame.seq,
     stageMs,
-    ...(entered && published ? { captureToPublishMs: round2(Number(published.tExitNs - entered.tEnterNs) / 1e6) } : {}),
+    ...(latencyMs !== undefined ? { captureToPublishMs: round2(latencyMs) } : {}),
     degradationLevel: frame.degradationLevel ?? 0,
     safeBlank: frame.safeBlank ?? false,
     degraded: frame.hudScene?.degraded ?? false,

@@ -11,7 +11,7 @@ import type { CameraIntrinsics, Frame } from './frame.js';
 import { PipelineMetrics, type LatencySummary } from './metrics.js';
 import { queuedMap } from './queued-map.js';
 import { RecordingWriter } from './recording/writer.js';
-import type { ReplayExtensionFactory } from './replay.js';
+import { extensionStages, type ReplayExtensionFactory } from './replay.js';
 import type { LiveCamera, LiveCameraStats } from './sources/live-camera.js';
 import type { VehicleSignals } from './sources/vehicle-signals.js';
 import { stage } from './stage.js';
@@ -19,6 +19,18 @@ import type { StageWatchdog } from './watchdog.js';
 
 /** The stamp a live frame starts with: its capture (arrival) time, so latencies count from the camera. */
 export const CAPTURE_STAMP = 'capture';
+/** The stage whose end is "published": the frame handed to the display link. */
+export const PUBLISH_STAGE = 'link';
+
+/**
+ * Capture-to-publish latency of a finished frame, ms: from its first stamp (the capture, or the
+ * decode of a recorded frame) to the end of the link stage; undefined when it was not published.
+ */
+export function captureToPublishMs(frame: Frame): number | undefined {
+  const entered = frame.stamps[0];
+  const published = frame.stamps.findLast((s) => s.stage === PUBLISH_STAGE);
+  return entered && published ? Number(published.tExitNs - entered.tEnterNs) / 1e6 : undefined;
+}
 
 export interface LiveRunOptions {
   camera: LiveCamera;
@@ -84,10 +96,10 @@ export async function runLive(options: LiveRunOptions): Promise<LiveRunSummary> 
       { clock, metrics },
     ),
     stage('exposure', (frame) => void (frame.exposure = measureExposure(frame.image)), { clock, metrics }),
-    (input: Observable<Frame>) => extensions.flatMap((e) => e.stages ?? []).reduce((stream, op) => stream.pipe(op), input),
+    extensionStages(extensions),
     queuedMap(async (frame: Frame) => {
-      const published = frame.stamps.findLast((s) => s.stage === 'link') ?? frame.stamps.at(-1)!;
-      metrics.latency('capture_to_publish').record(Number(published.tExitNs - frame.tCaptureNs) / 1e6);
+      const latencyMs = captureToPublishMs(frame);
+      if (latencyMs !== undefined) metrics.latency('capture_to_publish').record(latencyMs);
       // Recording is background work: after the link has published, off the capture-to-display path.
       if (writer) {
         const logTimeNs = frame.tCaptureNs;

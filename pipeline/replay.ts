@@ -44,6 +44,11 @@ export interface ReplayExtension {
 /** Builds an extension for one run; gets the run's clock and metrics so its stages are measured alike. */
 export type ReplayExtensionFactory = (context: StageContext) => ReplayExtension;
 
+/** The extensions' stages, in order, as one operator. */
+export function extensionStages(extensions: readonly ReplayExtension[]): OperatorFunction<Frame, Frame> {
+  return (frames: Observable<Frame>) => extensions.flatMap((e) => e.stages ?? []).reduce((stream, op) => stream.pipe(op), frames);
+}
+
 export interface ReplayJobOptions {
   input: string;
   output: string;
@@ -193,7 +198,7 @@ export async function runReplay(options: ReplayJobOptions): Promise<ReplaySummar
         onProblem,
       }),
       stage('exposure', (frame) => void (frame.exposure = measureExposure(frame.image)), { clock, metrics }),
-      (frames: Observable<Frame>) => extensions.flatMap((e) => e.stages ?? []).reduce((stream, op) => stream.pipe(op), frames),
+      extensionStages(extensions),
       stage('record', writeOutputs, { clock, metrics }),
       queuedMap((frame: Frame) => {
         // Memory is sampled between frames, outside every stage, so a forced GC never counts as stage latency.

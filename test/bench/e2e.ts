@@ -28,7 +28,7 @@ import { ensureDefaultDetector } from '../../perception/models/default-detector.
 import { trackerOptionsForDetector } from '../../perception/track/tracker.js';
 import { builtInIntrinsics, loadCameraMounting } from '../../perception/world/mounting-file.js';
 import { BufferPool, ImageView, PipelineMetrics, RealClock } from '../../pipeline/index.js';
-import { runLive } from '../../pipeline/live.js';
+import { captureToPublishMs, runLive } from '../../pipeline/live.js';
 import { runReplay } from '../../pipeline/replay.js';
 import { importPandaset } from '../../pipeline/sources/pandaset.js';
 import { LiveCamera } from '../../pipeline/sources/live-camera.js';
@@ -89,8 +89,8 @@ class LatencyCollector {
     const entered = frame.stamps[0]!.tEnterNs;
     this.#firstNs ??= entered;
     if (Number(entered - this.#firstNs) / 1e9 < WARMUP_S) return;
-    const link = frame.stamps.findLast((s) => s.stage === 'link');
-    if (link) this.e2eMs.push(Number(link.tExitNs - entered) / 1e6);
+    const latencyMs = captureToPublishMs(frame);
+    if (latencyMs !== undefined) this.e2eMs.push(latencyMs);
     const detect = frame.stamps.find((s) => s.stage === 'detect');
     if (detect && frame.detections !== undefined) this.safetyMs.push(Number(detect.tExitNs - detect.tEnterNs) / 1e6);
   };
