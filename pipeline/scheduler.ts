@@ -73,6 +73,13 @@ export const RECENT_WAIT_QUANTILE = 0.9;
 export const SAFETY_SLACK_MARGIN_MS = 2;
 /** Safety inter-arrival times kept for the period estimate. */
 export const SAFETY_PERIOD_WINDOW = 16;
+/**
+ * The slack rule is judged on the pessimistic side: a background job's long runs (this quantile of
+ * its recent run times) against the safety stream's short periods (SAFETY_PERIOD_QUANTILE), since a
+ * background job overrunning into a detection is what the rule exists to prevent.
+ */
+export const SLACK_RUN_QUANTILE = 0.9;
+export const SAFETY_PERIOD_QUANTILE = 0.1;
 /** Safety work silent for this many periods: the slack rule no longer holds background work back. */
 export const SAFETY_IDLE_PERIODS = 3;
 
@@ -181,9 +188,9 @@ class RunTimeEstimates {
     window.push(runMs);
   }
 
-  /** 0 ms for a name never run: admission rejects only on evidence. */
-  estimateMs(name: string): number {
-    return this.#runs.get(name)?.quantile(0.5) ?? 0;
+  /** The `q` quantile (default the median) of the recent runs; 0 ms for a name never run: admission rejects only on evidence. */
+  estimateMs(name: string, q = 0.5): number {
+    return this.#runs.get(name)?.quantile(q) ?? 0;
   }
 }
 
@@ -396,12 +403,11 @@ export class AcceleratorScheduler {
   /** The slack rule (module comment): does `job` end before the next expected safety arrival? */
   #fitsBeforeNextSafety(job: Job, nowNs: bigint): boolean {
     if (this.#lastSafetyArrivalNs === undefined || this.#safetyPeriods.length === 0) return true;
-    const periodMs = this.#safetyPeriods.quantile(0.5);
     const sinceMs = msBetween(this.#lastSafetyArrivalNs, nowNs);
-    if (sinceMs > SAFETY_IDLE_PERIODS * periodMs) return true;
+    if (sinceMs > SAFETY_IDLE_PERIODS * this.#safetyPeriods.quantile(0.5)) return true;
     // Arrivals due since the last one have not come yet: the next is imminent.
-    const untilNextMs = periodMs - sinceMs;
-    return this.#estimates.estimateMs(job.name) + SAFETY_SLACK_MARGIN_MS <= untilNextMs;
+    const untilNextMs = this.#safetyPeriods.quantile(SAFETY_PERIOD_QUANTILE) - sinceMs;
+    return this.#estimates.estimateMs(job.name, SLACK_RUN_QUANTILE) + SAFETY_SLACK_MARGIN_MS <= untilNextMs;
   }
 
   #start(job: Job, tStartNs: bigint): void {

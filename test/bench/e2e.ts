@@ -38,7 +38,7 @@ import { HudOptics } from '../../render/optics.js';
 import { HUD_OPTICS_DEFAULTS } from '../../render/optics-config.js';
 import { WarpMesh } from '../../render/warp-mesh.js';
 import { DATA_DIR, PANDASET_DIR, PROJECT_ROOT } from '../support/data.js';
-import { quantile } from '../../perception/evaluate/stats.js';
+import { median, quantile } from '../../perception/evaluate/stats.js';
 import type { Frame } from '../../pipeline/frame.js';
 import { DISPLAY_TAIL_NS } from '../../render/render-stage.js';
 
@@ -47,6 +47,7 @@ const UDACITY_VIDEO = path.join(DATA_DIR, 'udacity-lanelines', 'test_videos', 's
 const UDACITY_SPEED_MPS = 25;
 const SIGNAL_PERIOD_MS = 20;
 const MEMORY_LOOPS = 10;
+const UDACITY_PAIRS = 3;
 /** The first second of each run is start-up (ORT plans new shapes, shaders compile, JIT): not in the latency figures. */
 const WARMUP_S = 1;
 /** The background job's unit of work: the denoiser on one 640x360 tile (a long job would block the accelerator for its whole run). */
@@ -253,9 +254,16 @@ export async function e2eBenchmark(): Promise<Record<string, unknown>> {
     // Warm-up: model sessions, shader pipelines, JIT (not reported).
     await pandasetRun(r, drive, out, { loaded: false });
     const pandaset = (await pandasetRun(r, drive, out, { loaded: false })).figures;
-    const udacity = await udacityRun(r, false);
     const pandasetLoaded = (await pandasetRun(r, drive, out, { loaded: true })).figures;
-    const udacityLoaded = await udacityRun(r, true);
+    // The host is shared and noisy, and a p99 of ~200 frames is its 2nd-3rd worst frame: the Udacity
+    // runs alternate without and with load, UDACITY_PAIRS times, and the figures are medians.
+    const udacityRuns: RunFigures[] = [];
+    const udacityLoadedRuns: RunFigures[] = [];
+    for (let k = 0; k < UDACITY_PAIRS; k++) {
+      udacityRuns.push(await udacityRun(r, false));
+      udacityLoadedRuns.push(await udacityRun(r, true));
+    }
+    const medianOf = (runs: RunFigures[], value: (f: RunFigures) => number) => median(runs.map(value));
     const memory = await pandasetRun(r, drive, out, { loops: MEMORY_LOOPS });
     const latencyMs = pandaset.e2e.p50Ms + Number(DISPLAY_TAIL_NS) / 1e6;
     const registration = registrationEvaluationJson(await evaluateRegistration(DATA_DIR, { cacheDir, precision: 'int8', latencyMs, hudSeed: DEFAULT_HUD_SEED }));
@@ -263,35 +271,42 @@ export async function e2eBenchmark(): Promise<Record<string, unknown>> {
     const lines = [
       'end-to-end, full graph in real time (capture -> link publish), 2 cores, CPU only:',
       line('PandaSet 10 Hz 1080p', pandaset),
-      line('Udacity 25 fps 540p', udacity),
       line('PandaSet + bg load', pandasetLoaded),
-      line('Udacity + bg load', udacityLoaded),
+      ...udacityRuns.flatMap((f, k) => [line(`Udacity 25 fps 540p #${k + 1}`, f), line(`Udacity + bg load #${k + 1}`, udacityLoadedRuns[k]!)]),
       `memory: ${MEMORY_LOOPS} loops of PandaSet, RSS by loop ${memory.rssByLoopMB.map((v) => v.toFixed(0)).join(' ')} MB, trend ${memory.rssGrowthMB.toFixed(1)} MB`,
       `registration (latency ${latencyMs.toFixed(0)} ms): median ${fmt(registration.regMedianDeg as number)}, p90 ${fmt(registration.regP90Deg as number)} deg over ${String(registration.samples)} in-view samples`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
-    const safetyDrops = pandaset.safetyDrops + udacity.safetyDrops + pandasetLoaded.safetyDrops + udacityLoaded.safetyDrops;
-    const loadedRatio = udacityLoaded.safety.p99Ms / udacity.safety.p99Ms;
+    const all = [pandaset, pandasetLoaded, ...udacityRuns, ...udacityLoadedRuns];
+    const safetyDrops = all.reduce((sum, f) => sum + f.safetyDrops, 0);
+    const safetyP99Ms = medianOf(udacityRuns, (f) => f.safety.p99Ms);
+    const safetyP99MsLoaded = medianOf(udacityLoadedRuns, (f) => f.safety.p99Ms);
+    const loadedRatio = safetyP99MsLoaded / safetyP99Ms;
+    const e2eP99Ms = medianOf(udacityRuns, (f) => f.e2e.p99Ms);
+    process.stdout.write(
+      `Udacity medians over ${UDACITY_PAIRS} runs: capture->publish p50 ${fmt(medianOf(udacityRuns, (f) => f.e2e.p50Ms))} p99 ${fmt(e2eP99Ms)} ms (loaded ${fmt(medianOf(udacityLoadedRuns, (f) => f.e2e.p99Ms))}); ` +
+        `safety p99 ${fmt(safetyP99Ms)} ms, loaded ${fmt(safetyP99MsLoaded)} ms (x${loadedRatio.toFixed(2)})\n`,
+    );
     const result = {
       benchmark: 'e2e',
-      e2eP50Ms: udacity.e2e.p50Ms,
-      e2eP99Ms: udacity.e2e.p99Ms,
-      e2eP99MsLoaded: udacityLoaded.e2e.p99Ms,
-      safetyP99Ms: udacity.safety.p99Ms,
-      safetyP99MsLoaded: udacityLoaded.safety.p99Ms,
+      e2eP50Ms: medianOf(udacityRuns, (f) => f.e2e.p50Ms),
+      e2eP99Ms,
+      e2eP99MsLoaded: medianOf(udacityLoadedRuns, (f) => f.e2e.p99Ms),
+      safetyP99Ms,
+      safetyP99MsLoaded,
       safetyP99LoadedRatio: loadedRatio,
       safetyDrops,
-      deadlineMisses: udacity.deadlineMisses + udacityLoaded.deadlineMisses,
+      deadlineMisses: all.reduce((sum, f) => sum + f.deadlineMisses, 0),
       rssGrowthMB: memory.rssGrowthMB,
       rssByLoopMB: memory.rssByLoopMB,
       regMedianDeg: registration.regMedianDeg,
       regP90Deg: registration.regP90Deg,
       regSamples: registration.samples,
       regLatencyMs: latencyMs,
-      runs: { pandaset, udacity, pandasetLoaded, udacityLoaded },
+      runs: { pandaset, pandasetLoaded, udacity: udacityRuns, udacityLoaded: udacityLoadedRuns },
       targets: TARGETS,
       met: {
-        e2eP99Ms: udacity.e2e.p99Ms <= TARGETS.e2eP99Ms,
+        e2eP99Ms: e2eP99Ms <= TARGETS.e2eP99Ms,
         safetyDrops: safetyDrops === 0,
         loadedSafety: loadedRatio <= TARGETS.loadedSafetyP99Ratio,
         rssFlat: memory.rssGrowthMB < TARGETS.rssGrowthMB,
