@@ -33,6 +33,12 @@ export const ISP_STAGE_NAME = 'isp';
 export const NOISE_ESTIMATE_EVERY = 10;
 /** Weight of a new noise measurement in the running estimate. */
 export const NOISE_SMOOTHING = 0.3;
+/**
+ * The estimate samples every NOISE_ESTIMATE_STEP-th row and column: 8 gives 8k samples at 960x540
+ * (3 ms; step 4 took 6 ms, 27-44 ms at 1080p, on the frame's critical path every 10th frame) and the
+ * same estimate within 2 % on real frames at every gain (measured: 3.56 vs 3.55, 9.02 vs 9.10).
+ */
+export const NOISE_ESTIMATE_STEP = 8;
 /** Frames over (or well under) budget before the stage steps down (or up). */
 export const BUDGET_WINDOW = 5;
 /** From half resolution, back to full only when the last BUDGET_WINDOW frames took less than this share of the budget (full costs ~4x half). */
@@ -174,7 +180,7 @@ export class IspProcessor {
     const mode = this.#mode;
     let measured: number | undefined;
     if (this.#options.gain === undefined && this.#frames % NOISE_ESTIMATE_EVERY === 0 && mode !== 'skip') {
-      measured = estimateNoiseStd(image, 4);
+      measured = estimateNoiseStd(image, NOISE_ESTIMATE_STEP);
       this.#noiseStd = this.#noiseStd === undefined ? measured : this.#noiseStd + NOISE_SMOOTHING * (measured - this.#noiseStd);
       this.#gain = gainForNoiseStd(this.#noiseStd);
     }
