@@ -371,7 +371,12 @@ async function runCommand(source: string, opts: RunCliOptions): Promise<number> 
   const denoiser = opts.isp === 'learned' ? await LearnedDenoiser.create({ precision: opts.ispPrecision ?? 'int8' }) : undefined;
   // Signal timestamps come from another clock (the vehicle bus): freshness is judged by arrival.
   const signals = new VehicleSignals({ name: opts.signals ?? opts.signalsTopic ?? 'vehicle-signals', timestamps: 'arrival', clock, log });
-  const signalsDone = opts.signals ? signals.read(opts.signals === '-' ? process.stdin : createReadStream(opts.signals), interrupt.signal).catch((error: unknown) => log((error as Error).message)) : undefined;
+  // The signal stream may outlive the camera (a bus feed never ends): stop reading when the run ends.
+  const signalsStop = new AbortController();
+  interrupt.signal.addEventListener('abort', () => signalsStop.abort(), { once: true });
+  const signalsDone = opts.signals
+    ? signals.read(opts.signals === '-' ? process.stdin : createReadStream(opts.signals), signalsStop.signal).catch((error: unknown) => log((error as Error).message))
+    : undefined;
   const signalsClient = opts.signalsTopic ? await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 1000 }) : undefined;
   if (signalsClient && opts.signalsTopic) {
     const topic = opts.signalsTopic;
@@ -437,6 +442,7 @@ async function runCommand(source: string, opts: RunCliOptions): Promise<number> 
   } finally {
     interrupt.dispose();
     graph.close();
+    signalsStop.abort();
     await signalsDone;
     await signalsClient?.endAsync();
     await denoiser?.dispose();
