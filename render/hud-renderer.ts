@@ -4,7 +4,7 @@
 //   readback: panel target -> caller's RGBA buffer, row 0 = top of the panel.
 import type * as THREE_NS from 'three/webgpu';
 import { installHeadlessWebGpu, type HeadlessBackend, type HeadlessWebGpuInfo } from './headless-gpu.js';
-import type { WarpMesh } from './warp-mesh.js';
+import { WarpMesh } from './warp-mesh.js';
 
 type Three = typeof THREE_NS;
 type Tsl = typeof import('three/tsl');
@@ -122,7 +122,11 @@ export class HudRenderer {
     const renderer = new three.WebGPURenderer({ canvas, antialias: false, alpha: true });
     await renderer.init();
     renderer.setClearColor(0x000000, 0);
-    return new HudRenderer(three, tsl, renderer, gpu, widthPx, heightPx);
+    const hud = new HudRenderer(three, tsl, renderer, gpu, widthPx, heightPx);
+    // The first render compiles the overlay, warp and readback pipelines (~110 ms on the CPU path);
+    // done here, it cannot make the first live frame overrun its deadline and blank the HUD.
+    await hud.render(new three.Scene(), new three.PerspectiveCamera(), WarpMesh.identity());
+    return hud;
   }
 
   /**
