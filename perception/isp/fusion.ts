@@ -643,8 +643,7 @@ export class ExposureFusion {
       acc.fill(0);
       for (let i = 0; i < count; i++) {
         const e = levels > 0 ? this.#detail[i]! : this.#zeroDetail;
-        if (brackets[i]!.format === 'rgb8') blendRowRgb8(brackets[i]!, y, weights[i]!, e, ra, rb, rd, ka, kb, kd, acc);
-        else blendRowRgbf32(brackets[i]!, y, weights[i]!, e, ra, rb, rd, ka, kb, kd, acc);
+        blendRow(brackets[i]!, y, weights[i]!, e, ra, rb, rd, ka, kb, kd, acc);
       }
       for (let j = 0, o = y * w * 3; j < w * 3; j++) {
         const value = acc[j]!;
@@ -657,7 +656,7 @@ export class ExposureFusion {
 /**
  * Row `y` of `acc` (one channel of a level, w wide) += wg * (g + pyrUp(next - gNext)), next and
  * gNext being that channel at the next level (ceil(w/2) wide): vertically its rows at offsets ra,
- * rb, rd weighted ka, kb, kd, then horizontally as in blendRowRgb8.
+ * rb, rd weighted ka, kb, kd, then horizontally as in blendRow.
  */
 function blendRowPlanar(
   g: Float32Array,
@@ -690,12 +689,12 @@ function blendRowPlanar(
 }
 
 /**
- * `acc` (one output row) += weight * (row `y` of the bracket + pyrUp of the level-1 detail `e`, RGB
+ * `acc` (one output row) += weight * (row `y` of the bracket (rgb8 or rgbf32) + pyrUp of the level-1 detail `e`, RGB
  * interleaved, ceil(w/2) wide): vertically the rows at offsets ra, rb, rd weighted ka, kb, kd, then
  * horizontally (1 6 1)/8 and (1 1)/2 with OpenCV's borders v[-1] = v[1], v[w1] = v[w1 - 1]. The
  * previous, current and next vertical sums slide along in locals.
  */
-function blendRowRgb8(
+function blendRow(
   image: ImageView,
   y: number,
   weight: Float32Array,
@@ -709,6 +708,8 @@ function blendRowRgb8(
   acc: Float64Array,
 ): void {
   const { width: w, data, pixelStride: ps } = image;
+  // Bracket values in [0, 1]: 8-bit codes scaled, floats as they are.
+  const unit = image.format === 'rgb8' ? 1 / 255 : 1;
   const w1 = (w + 1) >> 1;
   const p0 = y * w;
   let s = image.offset + y * image.rowStride;
@@ -727,15 +728,15 @@ function blendRowRgb8(
     const q = 3 * x;
     // Even output on the level-1 sample, (1 6 1)/8; odd one halfway to the next, (1 1)/2.
     let wt = weight[p0 + x]!;
-    acc[q]! += wt * (data[s]! * (1 / 255) + (pr + 6 * cr + nr) * 0.125);
-    acc[q + 1]! += wt * (data[s + 1]! * (1 / 255) + (pg + 6 * cg + ng) * 0.125);
-    acc[q + 2]! += wt * (data[s + 2]! * (1 / 255) + (pb + 6 * cb + nb) * 0.125);
+    acc[q]! += wt * (data[s]! * unit + (pr + 6 * cr + nr) * 0.125);
+    acc[q + 1]! += wt * (data[s + 1]! * unit + (pg + 6 * cg + ng) * 0.125);
+    acc[q + 2]! += wt * (data[s + 2]! * unit + (pb + 6 * cb + nb) * 0.125);
     s += ps;
     if (x + 1 < w) {
       wt = weight[p0 + x + 1]!;
-      acc[q + 3]! += wt * (data[s]! * (1 / 255) + (cr + nr) * 0.5);
-      acc[q + 4]! += wt * (data[s + 1]! * (1 / 255) + (cg + ng) * 0.5);
-      acc[q + 5]! += wt * (data[s + 2]! * (1 / 255) + (cb + nb) * 0.5);
+      acc[q + 3]! += wt * (data[s]! * unit + (cr + nr) * 0.5);
+      acc[q + 4]! += wt * (data[s + 1]! * unit + (cg + ng) * 0.5);
+      acc[q + 5]! += wt * (data[s + 2]! * unit + (cb + nb) * 0.5);
       s += ps;
     }
     pr = cr;
@@ -747,57 +748,6 @@ function blendRowRgb8(
   }
 }
 
-/** blendRowRgb8 for rgbf32 brackets (a copy, so neither loop tests the format per pixel). */
-function blendRowRgbf32(
-  image: ImageView,
-  y: number,
-  weight: Float32Array,
-  e: Float32Array,
-  ra: number,
-  rb: number,
-  rd: number,
-  ka: number,
-  kb: number,
-  kd: number,
-  acc: Float64Array,
-): void {
-  const { width: w, data, pixelStride: ps } = image;
-  const w1 = (w + 1) >> 1;
-  const p0 = y * w;
-  let s = image.offset + y * image.rowStride;
-  const j0 = w1 > 1 ? 3 : 0;
-  let pr = ka * e[ra + j0]! + kb * e[rb + j0]! + kd * e[rd + j0]!;
-  let pg = ka * e[ra + j0 + 1]! + kb * e[rb + j0 + 1]! + kd * e[rd + j0 + 1]!;
-  let pb = ka * e[ra + j0 + 2]! + kb * e[rb + j0 + 2]! + kd * e[rd + j0 + 2]!;
-  let cr = ka * e[ra]! + kb * e[rb]! + kd * e[rd]!;
-  let cg = ka * e[ra + 1]! + kb * e[rb + 1]! + kd * e[rd + 1]!;
-  let cb = ka * e[ra + 2]! + kb * e[rb + 2]! + kd * e[rd + 2]!;
-  for (let m = 0, x = 0, j = 0; m < w1; m++, x += 2, j += 3) {
-    const jn = m + 1 < w1 ? j + 3 : j;
-    const nr = ka * e[ra + jn]! + kb * e[rb + jn]! + kd * e[rd + jn]!;
-    const ng = ka * e[ra + jn + 1]! + kb * e[rb + jn + 1]! + kd * e[rd + jn + 1]!;
-    const nb = ka * e[ra + jn + 2]! + kb * e[rb + jn + 2]! + kd * e[rd + jn + 2]!;
-    const q = 3 * x;
-    let wt = weight[p0 + x]!;
-    acc[q]! += wt * (data[s]! + (pr + 6 * cr + nr) * 0.125);
-    acc[q + 1]! += wt * (data[s + 1]! + (pg + 6 * cg + ng) * 0.125);
-    acc[q + 2]! += wt * (data[s + 2]! + (pb + 6 * cb + nb) * 0.125);
-    s += ps;
-    if (x + 1 < w) {
-      wt = weight[p0 + x + 1]!;
-      acc[q + 3]! += wt * (data[s]! + (cr + nr) * 0.5);
-      acc[q + 4]! += wt * (data[s + 1]! + (cg + ng) * 0.5);
-      acc[q + 5]! += wt * (data[s + 2]! + (cb + nb) * 0.5);
-      s += ps;
-    }
-    pr = cr;
-    pg = cg;
-    pb = cb;
-    cr = nr;
-    cg = ng;
-    cb = nb;
-  }
-}
 
 /** One ExposureFusion kept for the last size fused, so a stream through fuseExposures allocates its buffers once. */
 let cachedFusion: ExposureFusion | undefined;
