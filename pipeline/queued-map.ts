@@ -12,6 +12,32 @@ export interface QueuedMapOptions<T, R> {
   onDiscard?: (value: T | R) => void;
 }
 
+/**
+ * A pump: runs `pass` again and again while it returns true. A call made from inside `pass` (emitting
+ * can make upstream push synchronously) does not nest: it only asks the running pump for one more
+ * pass. Returns whether this call was the outermost one (the one that ran the passes).
+ */
+export function reentrantPump(pass: () => boolean): () => boolean {
+  let pumping = false;
+  let again = false;
+  return () => {
+    if (pumping) {
+      again = true;
+      return false;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        if (pass()) again = true;
+      } while (again);
+    } finally {
+      pumping = false;
+    }
+    return true;
+  };
+}
+
 interface Slot<R> {
   settled: boolean;
   failed: boolean;
@@ -40,8 +66,6 @@ export function queuedMap<T, R>(project: (value: T) => R | Promise<R>, options: 
       const running: Slot<R>[] = [];
       let sourceDone = false;
       let closed = false;
-      let pumping = false;
-      let pumpAgain = false;
 
       const start = (value: T) => {
         const slot: Slot<R> = { settled: false, failed: false };
@@ -70,29 +94,25 @@ export function queuedMap<T, R>(project: (value: T) => R | Promise<R>, options: 
         );
       };
 
-      const pump = () => {
-        // Emitting can make upstream push synchronously; re-entrant calls just ask for another pass.
-        if (pumping) {
-          pumpAgain = true;
-          return;
+      const runPasses = reentrantPump(() => {
+        if (closed) return false;
+        while (!closed && running.length > 0 && running[0]!.settled) {
+          const head = running.shift()!;
+          if (head.failed) {
+            closed = true;
+            subscriber.error(head.error);
+          } else subscriber.next(head.value as R);
         }
-        pumping = true;
-        do {
-          pumpAgain = false;
-          while (!closed && running.length > 0 && running[0]!.settled) {
-            const head = running.shift()!;
-            if (head.failed) {
-              closed = true;
-              subscriber.error(head.error);
-            } else subscriber.next(head.value as R);
-          }
-          while (!closed && running.length < concurrency && waiting.length > 0) {
-            start(waiting.shift() as T);
-            pumpAgain = true;
-          }
-        } while (pumpAgain && !closed);
-        pumping = false;
-        if (!closed && sourceDone && running.length === 0 && waiting.length === 0) {
+        let started = false;
+        while (!closed && running.length < concurrency && waiting.length > 0) {
+          start(waiting.shift() as T);
+          started = true;
+        }
+        // A synchronous project settles at once: look at the head again.
+        return started;
+      });
+      const pump = () => {
+        if (runPasses() && !closed && sourceDone && running.length === 0 && waiting.length === 0) {
           closed = true;
           subscriber.complete();
         }

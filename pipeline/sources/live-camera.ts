@@ -38,6 +38,7 @@ import type { BufferPool, PooledBuffer } from '../buffer-pool.js';
 import type { Clock } from '../clock.js';
 import { Frame, type FrameInit } from '../frame.js';
 import { ImageView } from '../image.js';
+import { reentrantPump } from '../queued-map.js';
 
 /** Frames waiting for the consumer before the oldest is dropped. */
 export const DEFAULT_MAX_WAITING_FRAMES = 2;
@@ -353,8 +354,6 @@ export class LiveCamera {
     let filled = 0;
     let seq = 0;
     let closed = false;
-    let pumping = false;
-    let pumpAgain = false;
     let lastArrivalNs = clock.nowNs();
     let lastCaptureNs = -1n;
     let stalledSinceNs: bigint | undefined;
@@ -366,24 +365,19 @@ export class LiveCamera {
       this.stats.waiting = waiting.length;
     };
 
-    const pump = () => {
-      if (pumping) {
-        pumpAgain = true;
-        return;
+    const runPasses = reentrantPump(() => {
+      for (let i = inFlight.length - 1; i >= 0; i--) if (inFlight[i]!.refCount === 0) inFlight.splice(i, 1);
+      while (!closed && inFlight.length < s.maxInFlight && waiting.length > 0) {
+        const frame = waiting.shift()!;
+        inFlight.push(frame.buffer!);
+        this.stats.framesEmitted++;
+        updateCounts();
+        subscriber.next(frame);
       }
-      pumping = true;
-      do {
-        pumpAgain = false;
-        for (let i = inFlight.length - 1; i >= 0; i--) if (inFlight[i]!.refCount === 0) inFlight.splice(i, 1);
-        while (!closed && inFlight.length < s.maxInFlight && waiting.length > 0) {
-          const frame = waiting.shift()!;
-          inFlight.push(frame.buffer!);
-          this.stats.framesEmitted++;
-          updateCounts();
-          subscriber.next(frame);
-        }
-      } while (pumpAgain && !closed);
-      pumping = false;
+      return false;
+    });
+    const pump = () => {
+      runPasses();
       updateCounts();
     };
 

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Subject, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { queuedMap, type QueuedMapOptions } from '../../pipeline/queued-map.js';
+import { queuedMap, reentrantPump, type QueuedMapOptions } from '../../pipeline/queued-map.js';
 import { thrownBy } from '../support/errors.js';
 
 function testScheduler(): TestScheduler {
@@ -333,5 +333,39 @@ describe('queuedMap with an async project (hand-settled promises)', () => {
     await work.settle(1);
     expect(discarded).toEqual([2, 'r1']);
     expect(log.values).toEqual([]);
+  });
+});
+
+describe('reentrantPump', () => {
+  it('turns a call from inside a pass into one more pass, not a nested one', () => {
+    const log: string[] = [];
+    let depth = 0;
+    let reenter = 2;
+    const pump = reentrantPump(() => {
+      depth++;
+      log.push(`pass at depth ${depth}`);
+      // Re-entering twice in one pass still asks for a single extra pass.
+      if (reenter > 0) {
+        reenter--;
+        expect(pump()).toBe(false);
+        expect(pump()).toBe(false);
+      }
+      depth--;
+      return false;
+    });
+    expect(pump()).toBe(true);
+    expect(log).toEqual(['pass at depth 1', 'pass at depth 1', 'pass at depth 1']);
+  });
+
+  it('runs again while the pass returns true, and is usable after a pass throws', () => {
+    let left = 3;
+    const pump = reentrantPump(() => --left > 0);
+    pump();
+    expect(left).toBe(0);
+    const failing = reentrantPump(() => {
+      throw new Error('downstream failed');
+    });
+    expect(() => failing()).toThrow('downstream failed');
+    expect(() => failing()).toThrow('downstream failed');
   });
 });
