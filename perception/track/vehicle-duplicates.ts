@@ -13,10 +13,10 @@ const VEHICLE_CLASSES: ReadonlySet<HudClass> = new Set<HudClass>(['car', 'bus', 
 /** Same object when boxes of two vehicle classes overlap this much (per-class NMS uses 0.5 within a class; across classes only near-identical boxes count). */
 export const VEHICLE_DUPLICATE_IOU = 0.6;
 
-/** `detections` without cross-class vehicle duplicates, in their input order; the kept objects are the input's. */
-export function withoutVehicleDuplicates(detections: readonly Detection[]): Detection[] {
+/** `detections` without cross-class vehicle duplicates, in their input order (the input itself when there are none). */
+export function withoutVehicleDuplicates(detections: readonly Detection[]): readonly Detection[] {
   const vehicles = detections.filter((d) => d.hudClass !== undefined && VEHICLE_CLASSES.has(d.hudClass));
-  if (vehicles.length < 2) return [...detections];
+  if (vehicles.length < 2) return detections;
   vehicles.sort((a, b) => b.score - a.score);
   const dropped = new Set<Detection>();
   const kept: Detection[] = [];
@@ -24,5 +24,5 @@ export function withoutVehicleDuplicates(detections: readonly Detection[]): Dete
     if (kept.some((k) => k.hudClass !== candidate.hudClass && iou(k.box, candidate.box) > VEHICLE_DUPLICATE_IOU)) dropped.add(candidate);
     else kept.push(candidate);
   }
-  return dropped.size === 0 ? [...detections] : detections.filter((d) => !dropped.has(d));
+  return dropped.size === 0 ? detections : detections.filter((d) => !dropped.has(d));
 }
